@@ -1,0 +1,262 @@
+"""One validated configuration object, read from TOML (pydantic v2).
+
+Units, stated once: lengths in nm, times in s, magnetic fields in T, couplings as
+angular frequencies in rad/s, diffusion coefficients in nm^2/s. Defaults are those of
+``shared/MODEL.md``. Every bad value raises :class:`ConfigError` whose text is one line
+naming the key, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+# CODATA constants (MODEL.md section 2)
+HBAR = 1.054571817e-34  # J s
+MU_B = 9.2740100783e-24  # J / T
+E_CHARGE = 1.602176634e-19  # C
+MU0_OVER_4PI = 1e-7  # T m / A
+
+#: 1 neV as an angular frequency, rad/s (MODEL.md: A0 = 1 neV = 1.5193e6 rad/s)
+NEV_RAD_S = 1e-9 * E_CHARGE / HBAR
+
+
+class ConfigError(ValueError):
+    """Bad user input; ``str(err)`` is one line naming the key, expectation and value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def _cross(key: str, expected: str, given: Any) -> PydanticCustomError:
+    return PydanticCustomError("cross", f"{key}: expected {expected}, got {given!r}")
+
+
+class Model(_Section):
+    """``[model]``: the lattice and the electron (MODEL.md sections 2-3)."""
+
+    a0: float = Field(0.563, gt=0, description="lattice spacing, nm")
+    gamma: float = Field(4.596e7, gt=0, description="nuclear gyromagnetic ratio, rad s^-1 T^-1")
+    A0: float = Field(NEV_RAD_S, gt=0, description="hyperfine coupling at the dot centre, rad/s")
+    l0: float = Field(30.0, gt=0, description="Fock-Darwin radius, nm")
+    z0: float = Field(10.0, gt=0, description="dot thickness, nm")
+    g_e: float = Field(-0.5, description="electron g factor")
+    B0: float = Field(0.2, ge=0, description="external field along z, T")
+    electron_sz: Literal[0.5, -0.5, 0.0] = Field(
+        0.5, description="electron spin projection s: +1/2 or -1/2 for (1,1), 0 for the (2,0) singlet"
+    )
+    r_c: float = Field(4.0, gt=0, description="flip-flop cutoff radius, in units of a0")
+    r_g: float = Field(4.0, ge=0, description="near-set radius for g_ik, in units of a0")
+
+    @model_validator(mode="after")
+    def _electron_needs_field(self) -> Model:
+        if self.electron_sz != 0 and (self.B0 == 0 or self.g_e == 0):
+            raise _cross(
+                "model.B0",
+                "a non-zero field when electron_sz != 0 (omega_e = g_e mu_B B0 / hbar must not vanish)",
+                self.B0,
+            )
+        return self
+
+    @property
+    def omega_e(self) -> float:
+        """Signed electron Zeeman frequency g_e mu_B B0 / hbar, rad/s."""
+        return self.g_e * MU_B * self.B0 / HBAR
+
+
+class Initial(_Section):
+    """``[initial]``: u(x, y, 0) = exp(-(x^2 + y^2) / r0^2)."""
+
+    r0: float = Field(30.0, gt=0, description="initial polarisation width, nm")
+
+
+class Domain(_Section):
+    """``[domain]``: the disk and its boundary condition."""
+
+    radius: float = Field(300.0, gt=0, description="disk radius R, nm")
+    boundary: Literal["dirichlet", "zero_flux"] = Field(
+        "dirichlet", description="u = 0 on r = R, or no flux through it"
+    )
+
+
+class Mesh(_Section):
+    """``[mesh]``: Gmsh size field, fine at the centre and coarse at the rim."""
+
+    h_min: float = Field(2.0, gt=0, description="element size within fine_radius, nm")
+    h_max: float = Field(20.0, gt=0, description="element size beyond coarse_radius, nm")
+    fine_radius: float = Field(60.0, ge=0, description="radius of the finely meshed core, nm")
+    coarse_radius: float = Field(200.0, gt=0, description="radius from which h = h_max, nm")
+    degree: int = Field(1, ge=1, le=3, description="Lagrange element degree")
+    directory: str = Field("meshes", description="where .msh files are cached")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Mesh:
+        if self.h_min > self.h_max:
+            raise _cross("mesh.h_min", f"at most mesh.h_max = {self.h_max}", self.h_min)
+        if self.fine_radius >= self.coarse_radius:
+            raise _cross(
+                "mesh.fine_radius", f"less than mesh.coarse_radius = {self.coarse_radius}", self.fine_radius
+            )
+        return self
+
+
+class Diffusion(_Section):
+    """``[diffusion]``: where D comes from and which continuum form is solved."""
+
+    source: Literal["constant", "lattice"] = Field("constant", description="constant D, or D(x, y) from lattice rates")
+    constant: float = Field(6.93, gt=0, description="D when source = 'constant', nm^2/s")
+    form: Literal["paper", "conservative", "tensor"] = Field(
+        "paper", description="paper: D lap u; conservative: div(D grad u); tensor: div(D^ab grad u)"
+    )
+    degree: int = Field(2, ge=1, le=3, description="Lagrange degree of the space D is interpolated into")
+
+
+class Solver(_Section):
+    """``[solver]``: PETSc TS time integration with an adaptive step."""
+
+    t_end: float = Field(1e4, gt=0, description="final time, s")
+    t_first: float = Field(1e-2, gt=0, description="first output time after t = 0, s")
+    outputs_per_decade: int = Field(10, ge=1, description="log-spaced output times per decade")
+    dt0: float = Field(1e-3, gt=0, description="initial time step, s")
+    rtol: float = Field(1e-4, gt=0, lt=1, description="relative local error tolerance of the TS")
+    atol: float = Field(
+        1e-6, gt=0, description="absolute local error tolerance, as a fraction of max u(x, y, 0)"
+    )
+    ts_type: Literal["bdf", "rosw"] = Field("bdf", description="PETSc TS type")
+    petsc_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="PETSc options laid over the defaults (no leading '-')"
+    )
+
+    @model_validator(mode="after")
+    def _times(self) -> Solver:
+        if self.t_first >= self.t_end:
+            raise _cross("solver.t_first", f"less than solver.t_end = {self.t_end}", self.t_first)
+        return self
+
+    def output_times(self) -> list[float]:
+        """t = 0 followed by log-spaced times from t_first to t_end (inclusive), s."""
+        decades = math.log10(self.t_end / self.t_first)
+        n = max(2, int(round(decades * self.outputs_per_decade)) + 1)
+        ts = [self.t_first * 10 ** (decades * i / (n - 1)) for i in range(n)]
+        ts[-1] = self.t_end
+        return [0.0, *ts]
+
+
+class Output(_Section):
+    """``[output]``: where and how results are written."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="sub-directory of --out for this run")
+    progress: bool = Field(True, description="show a progress bar on rank 0")
+
+
+class Config(_Section):
+    """The whole configuration; sections follow MODEL.md's vocabulary."""
+
+    model: Model = Field(default_factory=Model)
+    initial: Initial = Field(default_factory=Initial)
+    domain: Domain = Field(default_factory=Domain)
+    mesh: Mesh = Field(default_factory=Mesh)
+    diffusion: Diffusion = Field(default_factory=Diffusion)
+    solver: Solver = Field(default_factory=Solver)
+    output: Output = Field(default_factory=Output)
+
+    @model_validator(mode="after")
+    def _geometry(self) -> Config:
+        R = self.domain.radius
+        if self.initial.r0 >= R:
+            raise _cross("initial.r0", f"less than domain.radius = {R}", self.initial.r0)
+        if self.mesh.h_max > R / 2:
+            raise _cross("mesh.h_max", f"at most domain.radius / 2 = {R / 2}", self.mesh.h_max)
+        return self
+
+
+# --- reading and error text -------------------------------------------------------------
+
+
+def _describe(err: dict) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    kind = err["type"]
+    if kind == "cross":
+        return err["msg"]
+    if kind == "extra_forbidden":
+        section, _, key = loc.rpartition(".")
+        return f"{loc}: unknown key {key!r} in [{section}]" if section else f"{loc}: unknown section [{loc}]"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    expected = msg.replace("Input should be ", "").replace("input should be ", "")
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+        expected = "a number" if kind.startswith("float") else "an integer"
+    return f"{loc}: expected {expected}, got {err['input']!r}"
+
+
+def _validate(data: dict) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise ConfigError(_describe(first)) from None
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: a TOML literal (number, bool, array, quoted string) or a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Apply ``section.key=value`` (``solver.petsc_options.ksp_type=cg`` nests deeper)."""
+    key, sep, value = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key or "." not in key:
+        raise ConfigError(f"--set: expected section.key=value, got {assignment!r}")
+    *path, last = key.split(".")
+    node = data
+    for part in path:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set: {key}: {part!r} is a value, not a section")
+        node = child
+    node[last] = parse_value(value.strip())
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config: expected an existing TOML file, got {str(path)!r}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config: {path}: not valid TOML ({exc})") from None
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Recursive dictionary merge: values of ``over`` win."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load(files: list[str | Path] = (), overrides: list[str] = ()) -> Config:
+    """Configuration from TOML files (later ones win) and ``--set`` overrides."""
+    data: dict = {}
+    for f in files:
+        data = merge(data, read_toml(f))
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return _validate(data)
+
+
+def build(**sections: dict) -> Config:
+    """Configuration from keyword sections, e.g. ``build(model={"B0": 2.0})``; validated."""
+    return _validate(sections)

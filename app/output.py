@@ -1,0 +1,99 @@
+"""Writing results: rank 0 only, each file written to a temporary name and renamed.
+
+A run that fails part-way never leaves a half-written CSV or JSON behind, and the
+results of an earlier run stay as they were until the new ones are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(path: str | Path, columns: dict[str, np.ndarray]) -> None:
+    """CSV with a one-line header of column names; the first column is usually ``t_s``."""
+    names = list(columns)
+    data = np.column_stack([np.asarray(columns[n], dtype=float) for n in names])
+    _atomic_write(
+        Path(path),
+        lambda f: np.savetxt(f, data, delimiter=",", header=",".join(names), comments="", fmt="%.10e"),
+    )
+
+
+def read_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Inverse of :func:`write_csv`."""
+    with open(path) as f:
+        names = f.readline().strip().split(",")
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return {n: data[:, i] for i, n in enumerate(names)}
+
+
+def write_json(path: str | Path, obj) -> None:
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, Path):
+            return str(o)
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    _atomic_write(Path(path), lambda f: json.dump(obj, f, indent=2, default=default, allow_nan=True))
+
+
+def check_writable(directory: str | Path) -> str | None:
+    """None if ``directory`` can be created and written to, else a one-line reason (rank 0)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe."):
+            pass
+    except OSError as exc:
+        return f"--out: expected a writable directory, got {str(directory)!r} ({exc.strerror or exc})"
+    return None
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a result depends on."""
+    out = {"python": platform.python_version()}
+    for name, module in [
+        ("fenics-dolfinx", "dolfinx"),
+        ("petsc4py", "petsc4py"),
+        ("mpi4py", "mpi4py"),
+        ("gmsh", "gmsh"),
+        ("numpy", "numpy"),
+        ("scipy", "scipy"),
+        ("pydantic", "pydantic"),
+    ]:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            try:
+                out[name] = str(__import__(module).__version__)
+            except (ImportError, AttributeError):
+                out[name] = "unknown"
+    try:
+        from petsc4py import PETSc
+
+        out["petsc"] = ".".join(str(v) for v in PETSc.Sys.getVersion())
+    except ImportError:
+        pass
+    return out

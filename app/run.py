@@ -1,0 +1,99 @@
+"""Command line: ``python -m app.run [--config FILE.toml] [--set section.key=value ...] [--out DIR]``.
+
+Writes ``DIR/<output.name>/overhauser.csv`` (t_s, h_over_h0) and ``run.json`` (resolved
+configuration, package versions, ranks, time-stepper statistics and wall times).
+Bad input: one line on stderr naming the key, exit code 2, nothing written.
+Run it under ``mpirun -n N`` for any N; files and progress come from rank 0 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mpi4py import MPI
+
+from app import config as app_config
+from app import output
+from app.observables import decay_times
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump, exit code 2 via main()
+        raise UsageError(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m app.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", action="append", default=[], metavar="FILE.toml", help="TOML configuration (repeatable; later files win)")
+    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="SECTION.KEY=VALUE", help="override one value (repeatable)")
+    p.add_argument("--out", default="results", metavar="DIR", help="output directory (default: results)")
+    return p
+
+
+def say(comm, *args, **kwargs) -> None:
+    if comm.rank == 0:
+        print(*args, **kwargs, flush=True)
+
+
+def prepare_output(directory: Path, comm) -> None:
+    """Check on rank 0 that ``directory`` is writable; every rank raises the same error."""
+    problem = output.check_writable(directory) if comm.rank == 0 else None
+    problem = comm.bcast(problem, root=0)
+    if problem:
+        raise app_config.ConfigError(problem)
+
+
+def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict:
+    """Solve one configuration and write its overhauser.csv and run.json; returns the summary."""
+    from app.problem import DiffusionProblem
+
+    t_start = time.perf_counter()
+    problem = DiffusionProblem(cfg, comm).setup()
+    result = problem.solve()
+    wall_total = time.perf_counter() - t_start
+    summary = {
+        "name": cfg.output.name,
+        "config": cfg.model_dump(mode="json"),
+        "versions": output.versions(),
+        "ranks": comm.size,
+        "decay": decay_times(result.times, result.h),
+        "solver": result.stats,
+        "wall_total_s": wall_total,
+    }
+    if comm.rank == 0:
+        case_dir = out_dir / cfg.output.name
+        output.write_csv(case_dir / "overhauser.csv", {"t_s": result.times, "h_over_h0": result.h})
+        output.write_json(case_dir / "run.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
+    try:
+        args = parser().parse_args(argv)
+        cfg = app_config.load(args.config, args.overrides)
+        out_dir = Path(args.out)
+        prepare_output(out_dir, comm)
+    except (UsageError, app_config.ConfigError) as exc:
+        if comm.rank == 0:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    summary = run_case(cfg, out_dir, comm)
+    d, s = summary["decay"], summary["solver"]
+    say(
+        comm,
+        f"{cfg.output.name}: t_1/2 = {d['t_half_s']:.4g} s, t_1/e = {d['t_1e_s']:.4g} s "
+        f"({s['steps_accepted']} steps, {s['dofs']} dofs, {s['ranks']} ranks, "
+        f"{summary['wall_total_s']:.1f} s) -> {out_dir / cfg.output.name}",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
