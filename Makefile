@@ -1,0 +1,23 @@
+# The two commands of the README. Both run inside the FEniCSx environment made by
+# scripts/fenicsx (the host's own dolfinx >= 0.9 if it has one, else a cached trixie root).
+FENICSX := scripts/fenicsx
+NP ?= 2
+ARGS ?=
+# the whole suite once serially, then again on two ranks
+PYTEST := python3 -m pytest
+
+.PHONY: run test test-serial test-mpi bench lint
+
+run:
+	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
+
+test: test-serial test-mpi
+
+test-serial:
+	$(FENICSX) timeout 1800 $(PYTEST) $(ARGS)
+
+test-mpi:
+	$(FENICSX) timeout 1800 mpirun -n 2 $(PYTEST) --color=no $(ARGS)
+
+bench:
+	$(FENICSX) python3 benchmarks/solver.py

@@ -1,0 +1,59 @@
+"""Test helpers that work the same on one rank and under ``mpirun -n 2``.
+
+- Only rank 0 reports; other ranks run silently (their failures still fail the run).
+- Temporary directories are made on rank 0 and broadcast, so every rank uses the same one.
+- ``serial`` tests (subprocesses, the CLI) are skipped under mpirun; ``parallel`` tests
+  are skipped on one rank.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from mpi4py import MPI
+
+COMM = MPI.COMM_WORLD
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if COMM.rank > 0:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            config.pluginmanager.unregister(reporter)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "serial" in item.keywords and COMM.size > 1:
+            item.add_marker(pytest.mark.skip(reason="serial test: runs in the one-rank pass"))
+        if "parallel" in item.keywords and COMM.size < 2:
+            item.add_marker(pytest.mark.skip(reason="needs mpirun -n 2: runs in the MPI pass"))
+
+
+def shared_tmpdir(prefix: str) -> Path:
+    path = tempfile.mkdtemp(prefix=prefix) if COMM.rank == 0 else None
+    return Path(COMM.bcast(path, root=0))
+
+
+@pytest.fixture(scope="session")
+def mesh_dir():
+    """One mesh cache for the whole session, the same directory on every rank."""
+    path = shared_tmpdir("overhauser-meshes-")
+    yield path
+    COMM.barrier()
+    if COMM.rank == 0:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def shared_tmp():
+    """A fresh temporary directory, the same on every rank."""
+    path = shared_tmpdir("overhauser-test-")
+    yield path
+    COMM.barrier()
+    if COMM.rank == 0:
+        shutil.rmtree(path, ignore_errors=True)

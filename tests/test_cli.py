@@ -1,0 +1,123 @@
+"""Command line and configuration: bad input gives one line, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import config as app_config
+from app import run as app_run
+from app.output import read_csv
+
+pytestmark = pytest.mark.serial
+ROOT = Path(__file__).resolve().parents[1]
+
+BAD = [
+    (["--set", "model.foo=1"], "error: model.foo: unknown key 'foo' in [model]"),
+    (["--set", "nosuch.key=1"], "error: nosuch: unknown section [nosuch]"),
+    (["--set", "domain.radius=-5"], "error: domain.radius: expected greater than 0, got -5"),
+    (["--set", "mesh.h_min=-1"], "error: mesh.h_min: expected greater than 0, got -1"),
+    (["--set", "initial.r0=300"], "error: initial.r0: expected less than domain.radius = 300.0, got 300.0"),
+    (["--set", "mesh.h_min=30"], "error: mesh.h_min: expected at most mesh.h_max = 20.0, got 30.0"),
+    (["--set", "model.B0=abc"], "error: model.B0: expected a number, got 'abc'"),
+    (["--set", "solver.t_end=[1, 2]"], "error: solver.t_end: expected a number, got [1, 2]"),
+    (
+        ["--set", "diffusion.form=weird"],
+        "error: diffusion.form: expected 'paper', 'conservative' or 'tensor', got 'weird'",
+    ),
+    (
+        ["--set", "model.B0=0"],
+        "error: model.B0: expected a non-zero field when electron_sz != 0 "
+        "(omega_e = g_e mu_B B0 / hbar must not vanish), got 0.0",
+    ),
+    (["--set", "B0=2"], "error: --set: expected section.key=value, got 'B0=2'"),
+    (["--config", "/nonexistent/x.toml"], "error: --config: expected an existing TOML file, got '/nonexistent/x.toml'"),
+    (["--bogus"], "error: unrecognized arguments: --bogus"),
+]
+
+
+def quick_args(out: Path) -> list[str]:
+    return [
+        "--out", str(out),
+        "--set", "mesh.h_min=10", "--set", "mesh.h_max=30",
+        "--set", f"mesh.directory='{out / 'meshes'}'",
+        "--set", "solver.t_end=100", "--set", "output.progress=false",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
+    out = tmp_path / "results"
+    assert app_run.main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == message + "\n"
+    assert not out.exists()
+
+
+def test_unwritable_output_directory(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert app_run.main(["--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out: expected a writable directory, got '{blocker / 'sub'}' (")
+    assert err.count("\n") == 1
+
+
+def test_bad_config_file_names_the_key(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[mesh]\nh_min = 'fine'\n")
+    assert app_run.main(["--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "error: mesh.h_min: expected a number, got 'fine'\n"
+
+
+def test_run_writes_csv_and_json_and_bad_rerun_leaves_them_untouched(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert app_run.main(quick_args(out)) == 0
+    csv, js = out / "run" / "overhauser.csv", out / "run" / "run.json"
+    cols = read_csv(csv)
+    assert list(cols) == ["t_s", "h_over_h0"]
+    assert cols["t_s"][0] == 0 and cols["h_over_h0"][0] == pytest.approx(1.0)
+    assert cols["t_s"][-1] == pytest.approx(100.0)
+    assert 0 < cols["h_over_h0"][-1] < 1
+    import json
+
+    summary = json.loads(js.read_text())
+    assert summary["ranks"] == 1
+    assert summary["config"]["solver"]["t_end"] == 100.0
+    assert summary["solver"]["steps_accepted"] > 0
+    assert {"fenics-dolfinx", "petsc4py", "mpi4py", "gmsh"} <= set(summary["versions"])
+    before = (csv.read_bytes(), js.read_bytes())
+    assert app_run.main([*quick_args(out), "--set", "initial.r0=-1"]) == 2
+    assert (csv.read_bytes(), js.read_bytes()) == before
+    assert sorted(p.name for p in (out / "run").iterdir()) == ["overhauser.csv", "run.json"]
+
+
+def test_module_entry_point_exit_code_and_no_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.run", "--set", "mesh.h_max=-3", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr == "error: mesh.h_max: expected greater than 0, got -3\n"
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_set_parses_toml_literals_and_nested_petsc_options():
+    cfg = app_config.load(
+        overrides=["model.B0=2.0", "diffusion.form=tensor", "solver.petsc_options.ksp_type=cg", "output.progress=false"]
+    )
+    assert cfg.model.B0 == 2.0 and cfg.diffusion.form == "tensor"
+    assert cfg.solver.petsc_options == {"ksp_type": "cg"} and cfg.output.progress is False
+
+
+def test_output_times_are_log_spaced_from_zero_to_t_end():
+    t = app_config.Solver(t_end=1e4, t_first=1e-2, outputs_per_decade=10).output_times()
+    assert t[0] == 0 and t[1] == pytest.approx(1e-2) and t[-1] == 1e4
+    assert len(t) == 62
+    ratios = [t[i + 1] / t[i] for i in range(1, len(t) - 1)]
+    assert max(ratios) == pytest.approx(min(ratios)) == pytest.approx(10**0.1)
