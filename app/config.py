@@ -128,6 +128,9 @@ class Solver(_Section):
     atol: float = Field(
         1e-6, gt=0, description="absolute local error tolerance, as a fraction of max u(x, y, 0)"
     )
+    pc_rebuild_ratio: float = Field(
+        2.0, ge=1, description="rebuild the AMG preconditioner when the TS shift changes by more than this factor"
+    )
     ts_type: Literal["bdf", "rosw"] = Field("bdf", description="PETSc TS type")
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="PETSc options laid over the defaults (no leading '-')"
