@@ -115,6 +115,7 @@ class Diffusion(_Section):
         "paper", description="paper: D lap u; conservative: div(D grad u); tensor: div(D^ab grad u)"
     )
     degree: int = Field(2, ge=1, le=3, description="Lagrange degree of the space D is interpolated into")
+    cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
 
 class Solver(_Section):

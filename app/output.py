@@ -16,23 +16,35 @@ from pathlib import Path
 import numpy as np
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: str | Path, write, binary: bool = False) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
+
+    The file gets the usual permissions (0666 less the umask), not mkstemp's 0600.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", newline="") as f:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_csv(path: str | Path, columns: dict[str, np.ndarray]) -> None:
     """CSV with a one-line header of column names; the first column is usually ``t_s``."""
     names = list(columns)
     data = np.column_stack([np.asarray(columns[n], dtype=float) for n in names])
-    _atomic_write(
+    atomic_write(
         Path(path),
         lambda f: np.savetxt(f, data, delimiter=",", header=",".join(names), comments="", fmt="%.10e"),
     )
@@ -56,7 +68,7 @@ def write_json(path: str | Path, obj) -> None:
             return str(o)
         raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
-    _atomic_write(Path(path), lambda f: json.dump(obj, f, indent=2, default=default, allow_nan=True))
+    atomic_write(Path(path), lambda f: json.dump(obj, f, indent=2, default=default, allow_nan=True))
 
 
 def check_writable(directory: str | Path) -> str | None:

@@ -1,0 +1,187 @@
+"""The lattice diffusion field in DOLFINx spaces (nm, nm^2/s).
+
+``interpolate_lattice(...)`` fills a scalar Lagrange function with the isotropic D and a
+2x2 tensor Lagrange function with D^ab, evaluating :func:`app.lattice.diffusion_tensor`
+only at the degrees of freedom each rank owns (ghosts arrive by a scatter), so no rank
+computes the whole field and the result does not depend on the number of ranks.
+
+Evaluated fields are cached on disk (``diffusion.cache``), keyed by every parameter that
+affects them: the whole ``[model]`` section, the mesh (its file name encodes every
+geometry parameter), the degree and the version of the lattice code. A cache file holds
+the points with their values and a checksum; one whose metadata or checksum does not
+match, or that cannot be read, is reported and recomputed, never trusted. Points are
+matched by position (KD-tree), so a cache written on 8 ranks serves 1 rank and back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from dolfinx import fem
+
+from app import lattice
+from app.config import Model
+from app.output import atomic_write
+
+#: bump when lattice.py changes what it computes
+LATTICE_VERSION = 1
+#: points closer than this (nm) are the same point
+MATCH_TOL = 1e-7
+
+
+@dataclass
+class LatticeField:
+    """D as DOLFINx functions, and what it cost."""
+
+    scalar: fem.Function  # isotropic D = (D^xx + D^yy) / 2
+    tensor: fem.Function  # D^ab
+    evaluated: int  # points this rank evaluated (0 when all came from the cache)
+    owned: int  # points this rank owns
+    cache: str  # "off", "hit", "miss", "stale", "corrupt"
+
+
+def cache_key(model: Model, mesh_name: str, degree: int) -> dict:
+    return {
+        "lattice_version": LATTICE_VERSION,
+        "model": model.model_dump(mode="json"),
+        "mesh": mesh_name,
+        "degree": degree,
+    }
+
+
+def _digest(points: np.ndarray, values: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(points, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def cache_path(directory: str | Path, key: dict) -> Path:
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return Path(directory) / f"lattice-field-{name}.npz"
+
+
+def _load(path: Path, key: dict, points: np.ndarray):
+    """(values for ``points`` or None, status) from a cache file; never raises."""
+    if not path.exists():
+        return None, "miss"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            cpts, cvals = data["points"], data["values"]
+        if meta.get("key") != key:
+            return None, "stale"
+        if meta.get("sha256") != _digest(cpts, cvals) or cvals.shape != (len(cpts), 3):
+            return None, "corrupt"
+    except Exception:
+        return None, "corrupt"
+    if len(points) == 0:
+        return np.zeros((0, 3)), "hit"
+    from scipy.spatial import cKDTree
+
+    dist, idx = cKDTree(cpts).query(points, k=1)
+    if not np.all(dist <= MATCH_TOL):
+        return None, "miss"
+    return cvals[idx], "hit"
+
+
+def _save(path: Path, key: dict, points: np.ndarray, values: np.ndarray) -> None:
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    points, values = points[order], values[order]
+    meta = json.dumps({"key": key, "sha256": _digest(points, values)}, sort_keys=True)
+    atomic_write(path, lambda f: np.savez(f, points=points, values=values, meta=np.array(meta)), binary=True)
+
+
+def _evaluate(points: np.ndarray, model: Model, comm, progress: bool) -> np.ndarray:
+    """(N, 3) = D^xx, D^xy, D^yy at this rank's points, in chunks with a bar on rank 0."""
+    out = np.empty((len(points), 3))
+    chunk = 8192
+    bar = None
+    if progress and comm.rank == 0 and len(points) > 4 * chunk:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(points), unit="pt", desc="lattice D (rank 0)", leave=False)
+    for s in range(0, len(points), chunk):
+        D = lattice.diffusion_tensor(points[s : s + chunk], model)
+        out[s : s + chunk] = np.stack([D[:, 0, 0], D[:, 0, 1], D[:, 1, 1]], axis=1)
+        if bar is not None:
+            bar.update(min(chunk, len(points) - s))
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def interpolate_lattice(
+    mesh,
+    model: Model,
+    degree: int = 2,
+    *,
+    mesh_name: str | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> LatticeField:
+    """Scalar and tensor Lagrange functions of degree ``degree`` holding the lattice D.
+
+    Collective. ``mesh_name`` (required for caching) must identify the mesh uniquely.
+    """
+    comm = mesh.comm
+    V = fem.functionspace(mesh, ("Lagrange", degree))
+    T = fem.functionspace(mesh, ("Lagrange", degree, (2, 2)))
+    n_owned = V.dofmap.index_map.size_local
+    assert T.dofmap.index_map.size_local == n_owned and T.dofmap.index_map_bs == 4
+    points = V.tabulate_dof_coordinates()[:n_owned, :2].copy()
+
+    use_cache = bool(cache_dir) and mesh_name is not None
+    values, status = (None, "off")
+    if use_cache:
+        key = cache_key(model, mesh_name, degree)
+        path = cache_path(cache_dir, key)
+        values, status = _load(path, key, points)
+    evaluated = 0
+    if values is None:
+        values = _evaluate(points, model, comm, progress)
+        evaluated = len(points)
+    # collective from here on, whatever each rank found
+    statuses = comm.allgather(status)
+    if use_cache:
+        if any(s in ("stale", "corrupt") for s in statuses) and comm.rank == 0:
+            worst = "corrupt" if "corrupt" in statuses else "stale"
+            print(f"lattice field cache {path} is {worst}: recomputed and rewritten", flush=True)
+        if any(s != "hit" for s in statuses):
+            all_points = comm.gather(points, root=0)
+            all_values = comm.gather(values, root=0)
+            if comm.rank == 0:
+                _save(path, key, np.concatenate(all_points), np.concatenate(all_values))
+            comm.barrier()
+
+    scalar = fem.Function(V, name="D")
+    tensor = fem.Function(T, name="D_tensor")
+    scalar.x.array[:n_owned] = 0.5 * (values[:, 0] + values[:, 2])
+    full = tensor.x.array[: 4 * n_owned].reshape(n_owned, 4)
+    full[:, 0], full[:, 1], full[:, 2], full[:, 3] = values[:, 0], values[:, 1], values[:, 1], values[:, 2]
+    scalar.x.scatter_forward()
+    tensor.x.scatter_forward()
+    return LatticeField(scalar, tensor, evaluated, n_owned, status)
+
+
+def lattice_diffusion(problem) -> fem.Function:
+    """The D a DiffusionProblem needs for its form: scalar for paper/conservative, else tensor."""
+    cfg = problem.config
+    from app.mesh import DiskSpec
+
+    name = None if problem._mesh_input is not None else DiskSpec.from_config(cfg).name
+    field = interpolate_lattice(
+        problem.mesh,
+        cfg.model,
+        cfg.diffusion.degree,
+        mesh_name=name,
+        cache_dir=cfg.diffusion.cache or None,
+        progress=cfg.output.progress,
+    )
+    problem.lattice_field = field
+    return field.tensor if cfg.diffusion.form == "tensor" else field.scalar
+
