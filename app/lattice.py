@@ -329,3 +329,15 @@ def site_rates(x: float, y: float, model: Model) -> SiteRates:
         g_ik=np.asarray(g)[0].copy(),
         W_ik=W[0],
     )
+
+
+def field_cuts(model: Model, r_max: float = 150.0, n: int = 601) -> dict[str, np.ndarray]:
+    """D, D^rr and D^tt along the x axis (y = 0) and the diagonal (x = y), r from 0 to r_max nm."""
+    r = np.linspace(0.0, r_max, n)
+    out = {"r_nm": r}
+    for name, direction in (("axis", np.array([1.0, 0.0])), ("diag", np.array([1.0, 1.0]) / math.sqrt(2))):
+        pts = r[:, None] * direction
+        D = diffusion_tensor(pts, model)
+        Drr, Dtt = polar_components(pts, D)
+        out[f"D_{name}"], out[f"Drr_{name}"], out[f"Dtt_{name}"] = isotropic(D), Drr, Dtt
+    return out

@@ -34,6 +34,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", action="append", default=[], metavar="FILE.toml", help="TOML configuration (repeatable; later files win)")
     p.add_argument("--set", action="append", default=[], dest="overrides", metavar="SECTION.KEY=VALUE", help="override one value (repeatable)")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default: results)")
+    p.add_argument(
+        "--field-cuts",
+        action="store_true",
+        help="write the lattice D, D^rr and D^tt along the x axis and the diagonal (CSV, PNG) and exit",
+    )
     return p
 
 
@@ -67,11 +72,33 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
         "solver": result.stats,
         "wall_total_s": wall_total,
     }
+    field = getattr(problem, "lattice_field", None)
+    if field is not None:  # collective: every rank has one
+        summary["lattice_field"] = {
+            "cache": comm.allgather(field.cache),
+            "points_evaluated": comm.allreduce(field.evaluated),
+            "points_owned": comm.allreduce(field.owned),
+            "wall_s": result.stats["wall_setup_s"]["diffusion"],
+        }
     if comm.rank == 0:
         case_dir = out_dir / cfg.output.name
         output.write_csv(case_dir / "overhauser.csv", {"t_s": result.times, "h_over_h0": result.h})
         output.write_json(case_dir / "run.json", summary)
     return summary
+
+
+def write_field_cuts(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> Path:
+    """D along the x axis and the diagonal from the lattice (rank 0: a few hundred points)."""
+    case_dir = out_dir / cfg.output.name
+    if comm.rank == 0:
+        from app import lattice, plotting
+
+        cuts = lattice.field_cuts(cfg.model, r_max=min(150.0, cfg.domain.radius))
+        output.write_csv(case_dir / "field_cuts.csv", cuts)
+        bulk = lattice.isotropic(lattice.diffusion_tensor([[0.0, 0.0]], cfg.model.model_copy(update={"electron_sz": 0.0})))[0]
+        m = cfg.model
+        plotting.field_cuts(cuts, case_dir / "field_cuts.png", f"lattice D at B0 = {m.B0:g} T, s = {m.electron_sz:+g}", bulk)
+    return case_dir
 
 
 def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
@@ -84,6 +111,10 @@ def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
         if comm.rank == 0:
             print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+    if args.field_cuts:
+        case_dir = write_field_cuts(cfg, out_dir, comm)
+        say(comm, f"field cuts -> {case_dir / 'field_cuts.csv'}, {case_dir / 'field_cuts.png'}")
+        return 0
     summary = run_case(cfg, out_dir, comm)
     d, s = summary["decay"], summary["solver"]
     say(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app import config as app_config
@@ -83,7 +85,6 @@ def test_run_writes_csv_and_json_and_bad_rerun_leaves_them_untouched(tmp_path, c
     assert cols["t_s"][0] == 0 and cols["h_over_h0"][0] == pytest.approx(1.0)
     assert cols["t_s"][-1] == pytest.approx(100.0)
     assert 0 < cols["h_over_h0"][-1] < 1
-    import json
 
     summary = json.loads(js.read_text())
     assert summary["ranks"] == 1
@@ -121,3 +122,29 @@ def test_output_times_are_log_spaced_from_zero_to_t_end():
     assert len(t) == 62
     ratios = [t[i + 1] / t[i] for i in range(1, len(t) - 1)]
     assert max(ratios) == pytest.approx(min(ratios)) == pytest.approx(10**0.1)
+
+
+def test_field_cuts_show_peak_dip_and_radial_tangential_split(tmp_path, capsys):
+    out = tmp_path / "cuts"
+    assert app_run.main(["--field-cuts", "--out", str(out), "--set", "model.B0=0.2", "--set", "output.name=f"]) == 0
+    cols = read_csv(out / "f" / "field_cuts.csv")
+    assert list(cols) == ["r_nm", "D_axis", "Drr_axis", "Dtt_axis", "D_diag", "Drr_diag", "Dtt_diag"]
+    assert (out / "f" / "field_cuts.png").stat().st_size > 10_000
+    D, r = cols["D_axis"], cols["r_nm"]
+    assert D[0] > 10 * 6.93  # electron-mediated peak at the centre
+    assert D[(r > 30) & (r < 60)].min() < 0.5 * 6.93  # Knight-shift dip
+    assert D[-1] == pytest.approx(6.93, rel=2e-3)  # bulk far away
+    ring = (r > 35) & (r < 50)
+    assert np.all(cols["Drr_axis"][ring] < cols["Dtt_axis"][ring])
+    assert "field cuts ->" in capsys.readouterr().out
+
+
+def test_lattice_run_records_field_evaluation_and_uses_the_cache(tmp_path):
+    out = tmp_path / "lat"
+    args = [*quick_args(out), "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{tmp_path / 'fc'}'"]
+    assert app_run.main(args) == 0
+    first = json.loads((out / "run" / "run.json").read_text())["lattice_field"]
+    assert first["cache"] == ["miss"] and first["points_evaluated"] == first["points_owned"] > 0
+    assert app_run.main(args) == 0
+    second = json.loads((out / "run" / "run.json").read_text())["lattice_field"]
+    assert second["cache"] == ["hit"] and second["points_evaluated"] == 0
