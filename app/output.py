@@ -84,7 +84,11 @@ def check_writable(directory: str | Path) -> str | None:
 
 
 def versions() -> dict[str, str]:
-    """Versions of the packages a result depends on."""
+    """Versions of the packages a result depends on.
+
+    Collective the first time (it imports petsc4py.PETSc, which initialises PETSc): call it
+    on every rank, never inside ``if rank == 0``.
+    """
     out = {"python": platform.python_version()}
     for name, module in [
         ("fenics-dolfinx", "dolfinx"),

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 from app.output import atomic_write  # noqa: E402
 
 BULK_STYLE = dict(color="0.5", ls=":", lw=1.2)
@@ -37,4 +39,40 @@ def field_cuts(cuts: dict, path: str | Path, title: str, bulk: float | None = No
     axes[0].set_ylabel("diffusion coefficient (nm$^2$/s)")
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
+    save(fig, path)
+
+
+def decays(columns: dict, path: str | Path, title: str, extra: dict | None = None, window=None) -> None:
+    """h(t)/h(0) against t on a log axis; one line per curve, the t_1/2 of each marked."""
+    from app.observables import crossing_time
+
+    t = columns["t_s"]
+    labels = [k for k in columns if k != "t_s"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    cmap = plt.get_cmap("viridis")
+    forms = {"paper": "-", "conservative": "--", "tensor": "-."}
+    for i, label in enumerate(labels):
+        style = dict(color=cmap(i / max(len(labels) - 1, 1) * 0.9), lw=2)
+        if "singlet" in label:
+            style = dict(color="k", lw=2.5)
+        for form, ls in forms.items():  # the comparison of continuum forms
+            if label.endswith(f", {form}"):
+                style = dict(color="tab:blue" if label.startswith("0.2") else "tab:red", ls=ls, lw=2)
+        h = columns[label]
+        th = crossing_time(t, h, 0.5)
+        ax.plot(t[1:], h[1:], label=f"{label}  (t$_{{1/2}}$ = {th:.3g} s)" if np.isfinite(th) else label, **style)
+        if np.isfinite(th):
+            ax.plot([th], [0.5], "o", color=style["color"], ms=4)
+    for label, (h, style) in (extra or {}).items():
+        ax.plot(t[1:], h[1:], label=label, **style)
+    if window is not None:
+        ax.axvspan(window[0], window[1], color="0.9", zorder=0, label="fit window")
+    ax.set_xscale("log")
+    ax.set_xlim(t[1], t[-1])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time t (s)")
+    ax.set_ylabel("Overhauser field h(t) / h(0)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower left")
     save(fig, path)

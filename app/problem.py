@@ -286,7 +286,9 @@ class DiffusionProblem:
 
     # --- time integration ---------------------------------------------------------------
 
-    def solve(self, times=None, progress: bool | None = None, on_output: Callable | None = None) -> Result:
+    def solve(
+        self, times=None, progress: bool | None = None, on_output: Callable | None = None, desc: str = "solve"
+    ) -> Result:
         """Integrate to the last of ``times`` (default log-spaced, see Solver.output_times).
 
         ``on_output(t, u)`` is called at every output time with the state as a Function
@@ -310,7 +312,7 @@ class DiffusionProblem:
         if progress and self.comm.rank == 0:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(times), unit="out", desc="solve", leave=False, dynamic_ncols=True)
+            bar = tqdm(total=len(times), unit="out", desc=desc, leave=False, dynamic_ncols=True)
 
         def record(i, t_out, vec):
             h[i] = self.overhauser(vec) / h0

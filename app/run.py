@@ -1,6 +1,13 @@
-"""Command line: ``python -m app.run [--config FILE.toml] [--set section.key=value ...] [--out DIR]``.
+"""Command line.
 
-Writes ``DIR/<output.name>/overhauser.csv`` (t_s, h_over_h0) and ``run.json`` (resolved
+    python -m app.run [--preset NAME ...] [--quick] [--set section.key=value ...] [--out DIR]
+    python -m app.run --config FILE.toml [--set ...] [--out DIR]      (one case)
+    python -m app.run --field-cuts [--set model.B0=...]                (look at D)
+
+With no ``--config``, it runs the article's figures (presets ``fig1`` ... ``fig5`` and
+``forms``; ``all`` is the default) and writes ``DIR/<fig>/`` plus ``DIR/summary.md``.
+With ``--config`` (or ``--single``) it solves one case and writes
+``DIR/<output.name>/overhauser.csv`` (t_s, h_over_h0) and ``run.json`` (resolved
 configuration, package versions, ranks, time-stepper statistics and wall times).
 Bad input: one line on stderr naming the key, exit code 2, nothing written.
 Run it under ``mpirun -n N`` for any N; files and progress come from rank 0 only.
@@ -14,6 +21,7 @@ import time
 from pathlib import Path
 
 from mpi4py import MPI
+from petsc4py import PETSc  # noqa: F401  (initialised here, on every rank, collectively)
 
 from app import config as app_config
 from app import output
@@ -31,6 +39,9 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m app.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", nargs="+", metavar="NAME", help="figures to make: fig1 ... fig5, forms, all (default), or preset .toml files")
+    p.add_argument("--quick", action="store_true", help="reduced resolution for smoke tests (coarse mesh, few outputs)")
+    p.add_argument("--single", action="store_true", help="solve one case from the configuration instead of the figures")
     p.add_argument("--config", action="append", default=[], metavar="FILE.toml", help="TOML configuration (repeatable; later files win)")
     p.add_argument("--set", action="append", default=[], dest="overrides", metavar="SECTION.KEY=VALUE", help="override one value (repeatable)")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default: results)")
@@ -104,13 +115,32 @@ def write_field_cuts(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD)
 def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
     try:
         args = parser().parse_args(argv)
-        cfg = app_config.load(args.config, args.overrides)
+        figures_mode = not (args.single or args.field_cuts or (args.config and not args.preset))
+        if figures_mode:
+            from app import figures
+
+            names = args.preset or ["all"]
+            if "all" in names:
+                names = [n for n in names if n != "all"] + [n for n in figures.preset_names() if n not in names]
+            presets = [figures.resolve(figures.load_preset(n), args.config, args.overrides, args.quick) for n in names]
+        else:
+            if args.preset or args.quick:
+                raise UsageError("--preset and --quick make figures; they do not combine with --single or --field-cuts")
+            cfg = app_config.load(args.config, args.overrides)
         out_dir = Path(args.out)
         prepare_output(out_dir, comm)
     except (UsageError, app_config.ConfigError) as exc:
         if comm.rank == 0:
             print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+    if figures_mode:
+        t0 = time.perf_counter()
+        infos = [figures.run_preset(p, out_dir, comm, args.quick) for p in presets]
+        versions = output.versions()
+        if comm.rank == 0:
+            figures.write_summary(out_dir, infos, versions)
+        say(comm, f"{len(infos)} figure(s) in {time.perf_counter() - t0:.1f} s on {comm.size} rank(s) -> {out_dir / 'summary.md'}")
+        return 0
     if args.field_cuts:
         case_dir = write_field_cuts(cfg, out_dir, comm)
         say(comm, f"field cuts -> {case_dir / 'field_cuts.csv'}, {case_dir / 'field_cuts.png'}")

@@ -44,7 +44,7 @@ BAD = [
 
 def quick_args(out: Path) -> list[str]:
     return [
-        "--out", str(out),
+        "--single", "--out", str(out),
         "--set", "mesh.h_min=10", "--set", "mesh.h_max=30",
         "--set", f"mesh.directory='{out / 'meshes'}'",
         "--set", "solver.t_end=100", "--set", "output.progress=false",
@@ -54,7 +54,7 @@ def quick_args(out: Path) -> list[str]:
 @pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "results"
-    assert app_run.main([*argv, "--out", str(out)]) == 2
+    assert app_run.main(["--single", *argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == message + "\n"
     assert not out.exists()
@@ -63,7 +63,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv,
 def test_unwritable_output_directory(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    assert app_run.main(["--out", str(blocker / "sub")]) == 2
+    assert app_run.main(["--single", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out: expected a writable directory, got '{blocker / 'sub'}' (")
     assert err.count("\n") == 1
@@ -100,7 +100,7 @@ def test_run_writes_csv_and_json_and_bad_rerun_leaves_them_untouched(tmp_path, c
 def test_module_entry_point_exit_code_and_no_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "app.run", "--set", "mesh.h_max=-3", "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "app.run", "--single", "--set", "mesh.h_max=-3", "--out", str(tmp_path / "o")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2

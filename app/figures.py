@@ -1,0 +1,439 @@
+"""The article's figures as presets: data files in ``app/presets/`` run by ``--preset``.
+
+A preset is TOML with a ``[figure]`` table (what kind of figure, its title, what the
+article shows, which curves to animate or fit), a ``[config]`` table laid over the
+configuration of every curve, and ``[[curve]]`` tables, each a ``label`` plus the
+configuration sections that define that curve. The configuration of a curve is, in
+order of precedence (last wins): defaults, ``--config`` files, the preset's ``[config]``,
+``--quick``, ``--set``, the curve's own settings (so ``--set`` changes everything except
+what defines the figure's curves: ``--set diffusion.form=tensor`` re-solves figures 3-5
+with the tensor form, but cannot collapse the comparison of forms).
+
+Every figure writes ``<out>/<name>/``: ``<name>.csv`` (header; first column ``t_s`` for
+decays, one column per curve label), ``<name>.png``, ``run.json`` (resolved configuration
+of each curve, solver statistics, decay times) and, where asked, an animated GIF and VTX
+(``.bp``) files of u(t) and D for ParaView. ``summary.json`` and ``summary.md`` in ``<out>``
+list every figure with its images and numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from mpi4py import MPI
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from app import config as app_config
+from app import output
+from app.observables import decay_times, exact_constant_d
+
+PRESET_DIR = Path(__file__).parent / "presets"
+ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "forms"]
+
+#: reduced resolution for smoke tests and CI (--quick): numbers are not for publication
+QUICK = {
+    "mesh": {"h_min": 6.0, "h_max": 40.0, "fine_radius": 60.0, "coarse_radius": 200.0},
+    "solver": {"outputs_per_decade": 3},
+}
+
+
+class FigureSpec(BaseModel):
+    """The ``[figure]`` table of a preset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["field", "decay"]
+    title: str
+    article: str = ""
+    animate: list[str] = []
+    fit: str | None = None
+    fit_window: tuple[float, float] = (0.05, 0.95)
+    surface_scale: Literal["linear", "log"] = "linear"
+
+
+@dataclass
+class Preset:
+    name: str
+    spec: FigureSpec
+    base: dict
+    curves: list[tuple[str, dict]]
+    configs: list[app_config.Config] = field(default_factory=list)
+
+
+def preset_names() -> list[str]:
+    return [n for n in ORDER if (PRESET_DIR / f"{n}.toml").exists()]
+
+
+def load_preset(name: str) -> Preset:
+    """A preset by name (``fig3``) or by path to a TOML file; ConfigError if bad."""
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = PRESET_DIR / f"{name}.toml"
+        if not path.exists():
+            raise app_config.ConfigError(
+                f"--preset: expected one of {', '.join(preset_names())}, all, or a .toml file, got {name!r}"
+            )
+    data = app_config.read_toml(path)
+    where = f"preset {path.stem}"
+    unknown = set(data) - {"figure", "config", "curve"}
+    if unknown:
+        raise app_config.ConfigError(f"{where}: unknown table [{sorted(unknown)[0]}]")
+    try:
+        spec = FigureSpec.model_validate(data.get("figure", {}))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise app_config.ConfigError(f"{where}: figure.{key}: {err['msg']}") from None
+    curves = []
+    for i, c in enumerate(data.get("curve", [])):
+        c = dict(c)
+        label = c.pop("label", None)
+        if not isinstance(label, str) or not label:
+            raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label, got {label!r}")
+        curves.append((label, c))
+    if not curves:
+        raise app_config.ConfigError(f"{where}: expected at least one [[curve]]")
+    labels = [lab for lab, _ in curves]
+    for lab in [*spec.animate, *([spec.fit] if spec.fit else [])]:
+        if lab not in labels:
+            raise app_config.ConfigError(f"{where}: figure refers to curve {lab!r}, not one of {labels}")
+    return Preset(path.stem, spec, data.get("config", {}), curves)
+
+
+def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Preset:
+    """Validate the configuration of every curve (ConfigError names the preset and curve)."""
+    data: dict = {}
+    for f in files:
+        data = app_config.merge(data, app_config.read_toml(f))
+    data = app_config.merge(data, preset.base)
+    if quick:
+        data = app_config.merge(data, QUICK)
+    for o in overrides:
+        app_config.apply_override(data, o)
+    preset.configs = []
+    for label, curve in preset.curves:
+        merged = app_config.merge(data, curve)
+        merged.setdefault("output", {})["name"] = preset.name
+        try:
+            preset.configs.append(app_config._validate(merged))
+        except app_config.ConfigError as exc:
+            raise app_config.ConfigError(f"{preset.name} [{label}]: {exc}") from None
+    return preset
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower()
+
+
+def say(comm, text: str) -> None:
+    if comm.rank == 0:
+        print(text, flush=True)
+
+
+# --- field figures (1 and 2) --------------------------------------------------------------------
+
+
+def run_field(preset: Preset, out: Path, comm, quick: bool) -> dict:
+    from app import lattice
+
+    cfg = preset.configs[0]
+    model = cfg.model
+    n = 41 if quick else 161
+    x = np.linspace(-100.0, 100.0, n)
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    pts = np.column_stack([X.ravel(), Y.ravel()])
+    mine = np.array_split(np.arange(len(pts)), comm.size)[comm.rank]  # each rank its share
+    parts = comm.gather((mine, lattice.diffusion_tensor(pts[mine], model)), root=0)
+    bulk = float(lattice.isotropic(lattice.diffusion_tensor([[0.0, 0.0]], model.model_copy(update={"electron_sz": 0.0})))[0])
+    info: dict = {}
+    versions = output.versions()  # every rank: it may initialise PETSc, a collective
+    if comm.rank == 0:
+        from app import plotting, render
+
+        D = np.empty((len(pts), 2, 2))
+        for idx, vals in parts:
+            D[idx] = vals
+        Diso = lattice.isotropic(D)
+        d = out / preset.name
+        output.write_csv(
+            d / f"{preset.name}.csv",
+            {"x_nm": pts[:, 0], "y_nm": pts[:, 1], "D": Diso, "Dxx": D[:, 0, 0], "Dxy": D[:, 0, 1], "Dyy": D[:, 1, 1]},
+        )
+        cuts = lattice.field_cuts(model, r_max=150.0, n=301 if quick else 601)
+        output.write_csv(d / f"{preset.name}_cuts.csv", cuts)
+        plotting.field_cuts(cuts, d / f"{preset.name}_cuts.png", preset.spec.title, bulk)
+        images = [f"{preset.name}/{preset.name}_cuts.png"]
+        if render.available():
+            render.surface(x, x, Diso.reshape(n, n), d / f"{preset.name}.png", preset.spec.title, preset.spec.surface_scale, bulk)
+            images.insert(0, f"{preset.name}/{preset.name}.png")
+        else:
+            print(f"{preset.name}: no X server or Xvfb: 3D surface not rendered", flush=True)
+        r = cuts["r_nm"]
+        l0 = model.l0
+        within = (r > 0) & (r <= l0)
+        info = {
+            "images": images,
+            "csv": [f"{preset.name}/{preset.name}.csv", f"{preset.name}/{preset.name}_cuts.csv"],
+            "field": {
+                "D_centre": float(cuts["D_axis"][0]),
+                "D_min": float(min(cuts["D_axis"].min(), cuts["D_diag"].min())),
+                "r_at_min_axis_nm": float(r[np.argmin(cuts["D_axis"])]),
+                "D_far": float(cuts["D_axis"][-1]),
+                "D_bulk": bulk,
+                "mean_Drr_over_Dtt_within_l0": float(np.mean(cuts["Drr_axis"][within] / cuts["Dtt_axis"][within])),
+            },
+        }
+        output.write_json(d / "run.json", {"figure": preset.spec.model_dump(), "config": cfg.model_dump(mode="json"),
+                                           "versions": versions, "ranks": comm.size, **info})  # fmt: skip
+    return comm.bcast(info, root=0)
+
+
+# --- decay figures (3, 4, 5, forms) -------------------------------------------------------------
+
+
+class _Recorder:
+    """Frames for the animation (rank 0) and VTX files of u(t) and D, during one solve."""
+
+    def __init__(self, problem, base: Path):
+        from dolfinx import fem, io
+
+        from app import render
+
+        self.problem = problem
+        self.grid = render.RankZeroGrid(problem.V)
+        self.u = fem.Function(problem.V, name="u")
+        self.frames: list[tuple[float, float, np.ndarray]] = []
+        self.paths = [base.with_name(base.name + "_u.bp"), base.with_name(base.name + "_D.bp")]
+        comm = problem.comm
+        self.writer = io.VTXWriter(comm, str(self.paths[0]), [self.u], engine="BP4")
+        field = getattr(problem, "lattice_field", None)
+        if field is not None:
+            with io.VTXWriter(comm, str(self.paths[1]), [field.scalar, field.tensor], engine="BP4") as w:
+                w.write(0.0)
+        else:
+            self.paths.pop()
+        self.h0 = problem.overhauser()
+
+    def __call__(self, t, u):
+        self.u.x.array[:] = u.x.array
+        self.writer.write(t)
+        h = self.problem.overhauser(u.x.petsc_vec) / self.h0
+        values = self.grid.values(u)
+        if values is not None:
+            self.frames.append((t, h, values))
+
+    def close(self):
+        self.writer.close()
+
+
+def fit_deff(times, h, window, cfg: app_config.Config, comm, mesh) -> dict:
+    """Constant D reproducing h(t) within ``window`` (h/h0 range): exact formula and FE."""
+    from scipy.optimize import least_squares, minimize_scalar
+
+    from app.problem import DiffusionProblem
+
+    lo, hi = window
+    sel = (times > 0) & (h >= lo) & (h <= hi)
+    t, target = times[sel], h[sel]
+    l0, r0 = cfg.model.l0, cfg.initial.r0
+    res = least_squares(lambda p: exact_constant_d(t, np.exp(p[0]), l0, r0) - target, x0=[0.0])
+    d_exact = float(np.exp(res.x[0]))
+
+    const = cfg.model_copy(deep=True)
+    const.diffusion.source = "constant"
+    const.output.progress = False
+    evaluations = []
+
+    def misfit(logd):
+        const.diffusion.constant = float(np.exp(logd))
+        hh = DiffusionProblem(const, comm, mesh=mesh).solve(times=times).h
+        evaluations.append(const.diffusion.constant)
+        return float(np.sum((hh[sel] - target) ** 2))
+
+    best = minimize_scalar(
+        misfit, bounds=(np.log(d_exact) - 0.7, np.log(d_exact) + 0.7), method="bounded", options={"xatol": 2e-3}
+    )
+    d_fe = float(np.exp(best.x))
+    const.diffusion.constant = d_fe
+    h_fe = DiffusionProblem(const, comm, mesh=mesh).solve(times=times).h
+    return {
+        "D_eff_fe": d_fe,
+        "D_eff_exact_formula": d_exact,
+        "window_h": [lo, hi],
+        "window_t_s": [float(t.min()), float(t.max())],
+        "points": int(sel.sum()),
+        "rms_fe": float(np.sqrt(np.mean((h_fe[sel] - target) ** 2))),
+        "rms_exact_formula": float(np.sqrt(np.mean(res.fun**2))),
+        "fe_solves": len(evaluations) + 1,
+        "h_fe": h_fe,
+        "h_exact_formula": exact_constant_d(times, d_exact, l0, r0),
+    }
+
+
+def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
+    from app.problem import DiffusionProblem
+
+    d = out / preset.name
+    columns: dict[str, np.ndarray] = {}
+    curves, records, animations = [], [], {}
+    fit = None
+    for (label, _), cfg in zip(preset.curves, preset.configs):
+        t0 = time.perf_counter()
+        problem = DiffusionProblem(cfg, comm).setup()
+        recorder = _Recorder(problem, d / f"{preset.name}_{slug(label)}") if label in preset.spec.animate else None
+        try:
+            res = problem.solve(on_output=recorder, desc=label)
+        finally:
+            if recorder is not None:
+                recorder.close()
+        columns.setdefault("t_s", res.times)
+        columns[label] = res.h
+        times = decay_times(res.times, res.h)
+        entry = {"label": label, **times, "wall_s": time.perf_counter() - t0}
+        lf = getattr(problem, "lattice_field", None)
+        record = {
+            "label": label,
+            "config": cfg.model_dump(mode="json"),
+            "decay": times,
+            "solver": res.stats,
+            "lattice_field_cache": comm.allgather(lf.cache) if lf is not None else None,
+        }
+        if label == preset.spec.fit:
+            fit = fit_deff(res.times, res.h, preset.spec.fit_window, cfg, comm,
+                           (problem.mesh, problem.cell_tags, problem.facet_tags))  # fmt: skip
+            entry["D_eff_fe"] = fit["D_eff_fe"]
+            entry["D_eff_exact_formula"] = fit["D_eff_exact_formula"]
+        if recorder is not None and comm.rank == 0:
+            animations[label] = (recorder, [str(p.relative_to(out)) for p in recorder.paths])
+        curves.append(entry)
+        records.append(record)
+
+    info: dict = {}
+    versions = output.versions()  # every rank: it may initialise PETSc, a collective
+    if comm.rank == 0:
+        from app import plotting, render
+
+        output.write_csv(d / f"{preset.name}.csv", columns)
+        extra = {}
+        if fit is not None:
+            extra = {
+                f"constant D_eff = {fit['D_eff_fe']:.3g} nm$^2$/s (FE fit)": (fit["h_fe"], dict(color="k", ls=":", lw=2)),
+                f"exact formula, D = {fit['D_eff_exact_formula']:.3g} nm$^2$/s": (
+                    fit["h_exact_formula"], dict(color="0.55", ls="--", lw=1)),
+            }  # fmt: skip
+            output.write_csv(d / f"{preset.name}_fit.csv", {"t_s": columns["t_s"], "h_fe_fit": fit["h_fe"],
+                                                            "h_exact_formula_fit": fit["h_exact_formula"]})  # fmt: skip
+        plotting.decays(columns, d / f"{preset.name}.png", preset.spec.title, extra,
+                        window=fit["window_t_s"] if fit else None)  # fmt: skip
+        images = [f"{preset.name}/{preset.name}.png"]
+        media = {}
+        if animations and render.available():
+            for label, (rec, bp) in animations.items():
+                gif = d / f"{preset.name}_{slug(label)}.gif"
+                render.animation(rec.grid.grid, rec.frames, gif, f"{preset.name}: {label}")
+                media[label] = {"animation": str(gif.relative_to(out)), "vtx": bp}
+        elif animations:
+            print(f"{preset.name}: no X server or Xvfb: animations not rendered (VTX files written)", flush=True)
+            media = {label: {"vtx": bp} for label, (_, bp) in animations.items()}
+        info = {"images": images, "csv": [f"{preset.name}/{preset.name}.csv"], "curves": curves, "media": media}
+        if fit is not None:
+            info["fit"] = {k: v for k, v in fit.items() if not k.startswith("h_")}
+        output.write_json(d / "run.json", {"figure": preset.spec.model_dump(), "curves": records, "fit": info.get("fit"),
+                                           "versions": versions, "ranks": comm.size})  # fmt: skip
+    return comm.bcast(info, root=0)
+
+
+def run_preset(preset: Preset, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> dict:
+    t0 = time.perf_counter()
+    run = run_field if preset.spec.kind == "field" else run_decay
+    info = run(preset, out, comm, quick)
+    info.update(name=preset.name, title=preset.spec.title, kind=preset.spec.kind, article=preset.spec.article,
+                wall_s=time.perf_counter() - t0, quick=quick, ranks=comm.size)  # fmt: skip
+    say(comm, one_line(info))
+    return info
+
+
+def one_line(info: dict) -> str:
+    if info["kind"] == "field":
+        f = info["field"]
+        what = f"D centre {f['D_centre']:.3g}, min {f['D_min']:.3g}, far {f['D_far']:.3g} nm^2/s"
+    else:
+        what = "; ".join(f"{c['label']}: t_1/2 = {c['t_half_s']:.3g} s" for c in info["curves"])
+        if "fit" in info:
+            what += f"; D_eff = {info['fit']['D_eff_fe']:.3g} nm^2/s"
+    return f"{info['name']} ({info['wall_s']:.1f} s): {what}"
+
+
+# --- summary ----------------------------------------------------------------------------------
+
+
+def write_summary(out: Path, infos: list[dict], versions: dict) -> None:
+    """Merge this run's figures into ``out/summary.json`` and rewrite ``out/summary.md`` (rank 0)."""
+    path = out / "summary.json"
+    figures: dict = {}
+    try:
+        figures = {f["name"]: f for f in json.loads(path.read_text())["figures"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        figures = {}
+    for info in infos:
+        figures[info["name"]] = info
+    ordered = [figures[n] for n in ORDER if n in figures] + [f for n, f in figures.items() if n not in ORDER]
+    output.write_json(path, {"figures": ordered, "versions": versions})
+    output.atomic_write(out / "summary.md", lambda f: f.write(summary_markdown(ordered)))
+
+
+def _fmt(x) -> str:
+    return "never" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3g}"
+
+
+def summary_markdown(figures: list[dict]) -> str:
+    lines = ["# Results", "", "Made by `python -m app.run`; numbers in s and nm^2/s. "
+             "t_1/2 and t_1/e: first times at which h(t)/h(0) falls to 1/2 and 1/e "
+             "(\"never\": not within t_end).", ""]  # fmt: skip
+    for f in figures:
+        lines += [f"## {f['title']}", ""]
+        if f.get("quick"):
+            lines += ["*Reduced resolution (`--quick`): not for publication.*", ""]
+        if f.get("article"):
+            lines += [f"Article: {f['article']}.", ""]
+        lines += [f"![{f['name']}]({img})" for img in f.get("images", [])] + [""]
+        if f["kind"] == "field":
+            fd = f["field"]
+            lines += [
+                "| D at the centre | smallest D | at r (x axis) | D at r = 150 nm | bulk | mean D^rr/D^tt for r <= l0 (x axis) |",
+                "|---|---|---|---|---|---|",
+                f"| {_fmt(fd['D_centre'])} | {_fmt(fd['D_min'])} | {_fmt(fd['r_at_min_axis_nm'])} nm | {_fmt(fd['D_far'])} "
+                f"| {_fmt(fd['D_bulk'])} | {_fmt(fd['mean_Drr_over_Dtt_within_l0'])} |",
+                "",
+            ]
+        else:
+            lines += ["| curve | t_1/2 (s) | t_1/e (s) |", "|---|---|---|"]
+            lines += [f"| {c['label']} | {_fmt(c['t_half_s'])} | {_fmt(c['t_1e_s'])} |" for c in f["curves"]]
+            lines.append("")
+            if "fit" in f:
+                fit = f["fit"]
+                lines += [
+                    f"D_eff = **{_fmt(fit['D_eff_fe'])} nm^2/s** (same mesh and solver at constant D; "
+                    f"rms misfit {fit['rms_fe']:.2g}); exact formula of MODEL.md section 5: "
+                    f"{_fmt(fit['D_eff_exact_formula'])} nm^2/s (rms {fit['rms_exact_formula']:.2g}). "
+                    f"Fit window: h/h0 in [{fit['window_h'][0]}, {fit['window_h'][1]}], i.e. "
+                    f"t = {_fmt(fit['window_t_s'][0])} to {_fmt(fit['window_t_s'][1])} s ({fit['points']} output times).",
+                    "",
+                ]
+            for label, m in f.get("media", {}).items():
+                parts = []
+                if "animation" in m:
+                    parts.append(f"[animation]({m['animation']})")
+                parts += [f"`{p}`" for p in m["vtx"]]
+                lines += [f"- {label}: " + ", ".join(parts)]
+            if f.get("media"):
+                lines.append("")
+        lines += [f"Data: {', '.join(f'`{c}`' for c in f.get('csv', []))}; wall time {f['wall_s']:.1f} s on "
+                  f"{f['ranks']} rank(s).", ""]  # fmt: skip
+    return "\n".join(lines)

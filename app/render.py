@@ -1,0 +1,191 @@
+"""PyVista renders: the D(x, y) surface and the spreading polarisation (nm).
+
+Rendering happens on rank 0 only. Distributed DOLFINx data reach it through
+:class:`RankZeroGrid`, whose gathers are collective and are called on every rank. VTK here
+needs an X server; when there is no DISPLAY, :func:`ensure_display` starts a private Xvfb
+(killed at exit), so no ``xvfb-run`` is needed. Without Xvfb the renders are skipped with
+one line of warning and everything else is still written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+_xvfb: subprocess.Popen | None = None
+
+
+def ensure_display() -> str | None:
+    """A usable DISPLAY (starting Xvfb if needed), or None with the reason on stderr."""
+    global _xvfb
+    if os.environ.get("DISPLAY"):
+        return os.environ["DISPLAY"]
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        return None
+    r, w = os.pipe()
+    _xvfb = subprocess.Popen(
+        [exe, "-displayfd", str(w), "-screen", "0", "1600x1200x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(w)
+    buf = b""
+    while not buf.endswith(b"\n"):
+        c = os.read(r, 1)
+        if not c:
+            break
+        buf += c
+    os.close(r)
+    if not buf.strip():
+        return None
+    os.environ["DISPLAY"] = ":" + buf.decode().strip()
+    atexit.register(_xvfb.terminate)
+    return os.environ["DISPLAY"]
+
+
+def available() -> bool:
+    """True if PyVista can render here (rank-local: call it on rank 0)."""
+    try:
+        import pyvista  # noqa: F401
+    except ImportError:
+        return False
+    return ensure_display() is not None
+
+
+class RankZeroGrid:
+    """The P1 mesh of a function space, and values of functions on it, gathered to rank 0.
+
+    Construction and :meth:`values` are collective.
+    """
+
+    def __init__(self, V):
+        from dolfinx import plot
+
+        comm = V.mesh.comm
+        self.comm = comm
+        imap = V.dofmap.index_map
+        n_owned = imap.size_local
+        tdim = V.mesh.topology.dim
+        n_cells = V.mesh.topology.index_map(tdim).size_local
+        topology, cell_types, x = plot.vtk_mesh(V, np.arange(n_cells, dtype=np.int32))
+        l2g = imap.local_to_global(np.arange(n_owned + imap.num_ghosts, dtype=np.int32))
+        cells = topology.reshape(-1, 4)  # (3, a, b, c) per triangle
+        cells = np.column_stack([cells[:, 0], l2g[cells[:, 1:]]])
+        self.n_global = imap.size_global
+        self._owned_global = l2g[:n_owned]
+        self._n_owned = n_owned
+        parts = comm.gather((cells, cell_types, self._owned_global, x[:n_owned]), root=0)
+        self.grid = None
+        if comm.rank == 0:
+            import pyvista as pv
+
+            points = np.zeros((self.n_global, 3))
+            for _, _, gidx, pts in parts:
+                points[gidx] = pts
+            all_cells = np.concatenate([p[0] for p in parts]).ravel()
+            all_types = np.concatenate([p[1] for p in parts])
+            self.grid = pv.UnstructuredGrid(all_cells, all_types, points)
+
+    def values(self, f) -> np.ndarray | None:
+        """Point values of the P1 function ``f`` in the grid's order on rank 0, else None."""
+        parts = self.comm.gather((self._owned_global, f.x.array[: self._n_owned].copy()), root=0)
+        if self.comm.rank != 0:
+            return None
+        out = np.zeros(self.n_global)
+        for gidx, vals in parts:
+            out[gidx] = vals
+        return out
+
+
+def surface(x, y, D, path: str | Path, title: str, scale: str = "linear", bulk: float | None = None) -> None:
+    """3D surface of D(x, y) on a regular grid, warped by value (or by log10 D), with a colour bar."""
+    import pyvista as pv
+
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    height = np.log10(D) if scale == "log" else D
+    grid = pv.StructuredGrid(X, Y, height)
+    grid.point_data["D (nm^2/s)"] = D.ravel(order="F")
+    span = float(x.max() - x.min())
+    zspan = float(height.max() - height.min()) or 1.0
+    pl = pv.Plotter(off_screen=True, window_size=(1100, 850))
+    pl.set_background("white")
+    pl.add_mesh(
+        grid,
+        scalars="D (nm^2/s)",
+        cmap="viridis",
+        log_scale=(scale == "log"),
+        smooth_shading=True,
+        scalar_bar_args=dict(title="D (nm^2/s)", color="black", vertical=True, fmt="%.3g"),
+    )
+    zscale = 0.6 * span / zspan
+    pl.set_scale(zscale=zscale)
+    ztitle = "log10 D (nm^2/s)" if scale == "log" else "D (nm^2/s)"
+    pl.show_grid(xtitle="x (nm)", ytitle="y (nm)", ztitle=ztitle, color="black", font_size=10)
+    pl.add_text(title, font_size=12, color="black")
+    if bulk is not None:
+        pl.add_text(f"bulk D = {bulk:.2f} nm^2/s", position="lower_left", font_size=9, color="black")
+    # from above and in front, like the article's figures
+    zmid = 0.5 * (height.max() + height.min()) * zscale
+    direction = np.array([-0.45, -0.75, 0.55])
+    direction /= np.linalg.norm(direction)
+    pl.camera_position = [tuple(np.array([0.0, 0.0, zmid]) + 3.0 * span * direction), (0.0, 0.0, zmid), (0, 0, 1)]
+    _screenshot(pl, path)
+
+
+def _screenshot(pl, path) -> None:
+    from app.output import atomic_write
+
+    img = pl.screenshot(return_img=True)
+    pl.close()
+    import imageio.v3 as iio
+
+    atomic_write(path, lambda f: f.write(iio.imwrite("<bytes>", img, extension=".png")), binary=True)
+
+
+def animation(
+    grid,
+    frames: list[tuple[float, float, np.ndarray]],
+    path: str | Path,
+    title: str,
+    view_radius: float = 150.0,
+) -> None:
+    """GIF of u(x, y, t): one frame per (t, h/h0, values), fixed colour scale [0, 1], time stamp."""
+    import imageio.v3 as iio
+    import pyvista as pv
+
+    from app.output import atomic_write
+
+    grid = grid.copy()
+    grid.point_data["u"] = frames[0][2]
+    pl = pv.Plotter(off_screen=True, window_size=(640, 560))
+    pl.set_background("white")
+    pl.add_mesh(
+        grid,
+        scalars="u",
+        cmap="YlOrRd",
+        clim=[0.0, 1.0],
+        lighting=False,
+        scalar_bar_args=dict(title="polarisation u = <I_z>/<I_z>(0, 0, 0)", color="black", fmt="%.1f"),
+    )
+    pl.view_xy()
+    pl.camera.parallel_projection = True
+    pl.camera.parallel_scale = view_radius
+    pl.add_text(title, font_size=11, color="black", position="upper_left")
+    pl.show(auto_close=False)  # initialise the off-screen window before repeated screenshots
+    images = []
+    for t, h, values in frames:
+        grid.point_data["u"][:] = values
+        pl.add_text(f"t = {t:.3g} s   h/h0 = {h:.3f}   (view: |x|, |y| <= {view_radius:g} nm)",
+                    position="lower_left", font_size=10, color="black", name="stamp")  # fmt: skip
+        pl.render()
+        images.append(pl.screenshot(return_img=True))
+    pl.close()
+    data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", duration=180, loop=0)
+    atomic_write(path, lambda f: f.write(data), binary=True)
