@@ -6,6 +6,7 @@ results of an earlier run stay as they were until the new ones are complete.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -41,19 +42,21 @@ def _umask() -> int:
 
 
 def write_csv(path: str | Path, columns: dict[str, np.ndarray]) -> None:
-    """CSV with a one-line header of column names; the first column is usually ``t_s``."""
+    """CSV with a one-line header of column names (quoted where they hold commas)."""
     names = list(columns)
     data = np.column_stack([np.asarray(columns[n], dtype=float) for n in names])
-    atomic_write(
-        Path(path),
-        lambda f: np.savetxt(f, data, delimiter=",", header=",".join(names), comments="", fmt="%.10e"),
-    )
+
+    def write(f):
+        csv.writer(f, lineterminator="\n").writerow(names)
+        np.savetxt(f, data, delimiter=",", fmt="%.10e")
+
+    atomic_write(Path(path), write)
 
 
 def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     """Inverse of :func:`write_csv`."""
-    with open(path) as f:
-        names = f.readline().strip().split(",")
+    with open(path, newline="") as f:
+        names = next(csv.reader(f))
     data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     return {n: data[:, i] for i, n in enumerate(names)}
 

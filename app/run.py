@@ -95,6 +95,7 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
         case_dir = out_dir / cfg.output.name
         output.write_csv(case_dir / "overhauser.csv", {"t_s": result.times, "h_over_h0": result.h})
         output.write_json(case_dir / "run.json", summary)
+    comm.barrier()  # every rank returns once the files exist
     return summary
 
 
@@ -109,6 +110,7 @@ def write_field_cuts(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD)
         bulk = lattice.isotropic(lattice.diffusion_tensor([[0.0, 0.0]], cfg.model.model_copy(update={"electron_sz": 0.0})))[0]
         m = cfg.model
         plotting.field_cuts(cuts, case_dir / "field_cuts.png", f"lattice D at B0 = {m.B0:g} T, s = {m.electron_sz:+g}", bulk)
+    comm.barrier()  # every rank returns once the files exist
     return case_dir
 
 
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
         versions = output.versions()
         if comm.rank == 0:
             figures.write_summary(out_dir, infos, versions)
+        comm.barrier()  # every rank returns once the files exist
         say(comm, f"{len(infos)} figure(s) in {time.perf_counter() - t0:.1f} s on {comm.size} rank(s) -> {out_dir / 'summary.md'}")
         return 0
     if args.field_cuts:

@@ -1,6 +1,7 @@
 """Test helpers that work the same on one rank and under ``mpirun -n 2``.
 
-- Only rank 0 reports; other ranks run silently (their failures still fail the run).
+- Only rank 0 reports; other ranks run quietly, and print their own failures (prefixed
+  with the rank) at the end, so a failure on rank 1 alone is never invisible.
 - Temporary directories are made on rank 0 and broadcast, so every rank uses the same one.
 - ``serial`` tests (subprocesses, the CLI) are skipped under mpirun; ``parallel`` tests
   are skipped on one rank.
@@ -9,6 +10,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,12 +20,27 @@ from mpi4py import MPI
 COMM = MPI.COMM_WORLD
 
 
+_failures: list[tuple[str, str]] = []
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     if COMM.rank > 0:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             config.pluginmanager.unregister(reporter)
+
+
+def pytest_runtest_logreport(report):
+    if COMM.rank > 0 and report.failed:
+        _failures.append((f"{report.nodeid} ({report.when})", report.longreprtext))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if COMM.rank > 0 and _failures:
+        lines = [f"[rank {COMM.rank}] FAILED {name}\n{text}" for name, text in _failures]
+        sys.stderr.write("\n".join(lines) + f"\n[rank {COMM.rank}] {len(_failures)} failed\n")
+        sys.stderr.flush()
 
 
 def pytest_collection_modifyitems(config, items):
