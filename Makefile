@@ -6,7 +6,7 @@ ARGS ?=
 # the whole suite once serially, then again on two ranks
 PYTEST := python3 -m pytest
 
-.PHONY: run test test-serial test-mpi bench lint
+.PHONY: run test test-serial test-mpi bench gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
@@ -21,3 +21,6 @@ test-mpi:
 
 bench:
 	$(FENICSX) python3 benchmarks/solver.py
+
+gallery:
+	$(FENICSX) python3 scripts/update_gallery.py

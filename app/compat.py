@@ -25,3 +25,13 @@ def read_msh(path, comm, gdim: int = 2):
     if hasattr(data, "mesh"):
         return data.mesh, data.cell_tags, data.facet_tags
     return data[0], data[1], data[2]
+
+
+def vtx_writer(comm, path, functions):
+    """VTX (ADIOS2 .bp) writer that stores the mesh once, where DOLFINx can (0.8 and later)."""
+    from dolfinx import io
+
+    kwargs = {"engine": "BP4"}
+    if hasattr(io, "VTXMeshPolicy"):
+        kwargs["mesh_policy"] = io.VTXMeshPolicy.reuse
+    return io.VTXWriter(comm, str(path), functions, **kwargs)

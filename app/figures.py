@@ -201,9 +201,9 @@ class _Recorder:
     """Frames for the animation (rank 0) and VTX files of u(t) and D, during one solve."""
 
     def __init__(self, problem, base: Path):
-        from dolfinx import fem, io
+        from dolfinx import fem
 
-        from app import render
+        from app import compat, render
 
         self.problem = problem
         self.grid = render.RankZeroGrid(problem.V)
@@ -211,10 +211,10 @@ class _Recorder:
         self.frames: list[tuple[float, float, np.ndarray]] = []
         self.paths = [base.with_name(base.name + "_u.bp"), base.with_name(base.name + "_D.bp")]
         comm = problem.comm
-        self.writer = io.VTXWriter(comm, str(self.paths[0]), [self.u], engine="BP4")
+        self.writer = compat.vtx_writer(comm, self.paths[0], [self.u])
         field = getattr(problem, "lattice_field", None)
         if field is not None:
-            with io.VTXWriter(comm, str(self.paths[1]), [field.scalar, field.tensor], engine="BP4") as w:
+            with compat.vtx_writer(comm, self.paths[1], [field.scalar, field.tensor]) as w:
                 w.write(0.0)
         else:
             self.paths.pop()
