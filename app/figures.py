@@ -283,7 +283,7 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
     columns: dict[str, np.ndarray] = {}
     curves, records, animations = [], [], {}
     fit = None
-    for (label, _), cfg in zip(preset.curves, preset.configs):
+    for (label, _), cfg in zip(preset.curves, preset.configs, strict=True):
         t0 = time.perf_counter()
         problem = DiffusionProblem(cfg, comm).setup()
         recorder = _Recorder(problem, d / f"{preset.name}_{slug(label)}") if label in preset.spec.animate else None

@@ -37,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from app.config import HBAR, MU0_OVER_4PI, MU_B, Model
+from app.config import HBAR, MU0_OVER_4PI, Model
 
 #: coefficients of eq 18 (I = 3/2): (prefactor, multiple of C^2 under the root)
 RATE_TERMS = ((17 / 5, 0.0), (12 / 5, 64.0), (9 / 10, 256.0))

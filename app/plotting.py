@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 from app.output import atomic_write  # noqa: E402
@@ -25,7 +24,8 @@ def save(fig, path: str | Path) -> None:
 def field_cuts(cuts: dict, path: str | Path, title: str, bulk: float | None = None) -> None:
     """D, D^rr and D^tt against r along the x axis and along the diagonal (log scale)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, (key, label) in zip(axes, (("axis", "along the x axis (y = 0)"), ("diag", "along the diagonal (x = y)"))):
+    cuts_meta = (("axis", "along the x axis (y = 0)"), ("diag", "along the diagonal (x = y)"))
+    for ax, (key, label) in zip(axes, cuts_meta, strict=True):
         r = cuts["r_nm"]
         ax.plot(r, cuts[f"D_{key}"], color="k", lw=2, label="D = (D$^{xx}$ + D$^{yy}$)/2")
         ax.plot(r, cuts[f"Drr_{key}"], color="tab:blue", label="D$^{rr}$ (radial)")

@@ -104,6 +104,14 @@ class RankZeroGrid:
         return out
 
 
+def _plotter(window_size):
+    import pyvista as pv
+
+    pl = pv.Plotter(off_screen=True, window_size=window_size)
+    pl.set_background("white")
+    return pl
+
+
 def surface(x, y, D, path: str | Path, title: str, scale: str = "linear", bulk: float | None = None) -> None:
     """3D surface of D(x, y) on a regular grid, warped by value (or by log10 D), with a colour bar."""
     import pyvista as pv
@@ -114,8 +122,7 @@ def surface(x, y, D, path: str | Path, title: str, scale: str = "linear", bulk: 
     grid.point_data["D (nm^2/s)"] = D.ravel(order="F")
     span = float(x.max() - x.min())
     zspan = float(height.max() - height.min()) or 1.0
-    pl = pv.Plotter(off_screen=True, window_size=(1100, 850))
-    pl.set_background("white")
+    pl = _plotter((1100, 850))
     pl.add_mesh(
         grid,
         scalars="D (nm^2/s)",
@@ -158,14 +165,12 @@ def animation(
 ) -> None:
     """GIF of u(x, y, t): one frame per (t, h/h0, values), fixed colour scale [0, 1], time stamp."""
     import imageio.v3 as iio
-    import pyvista as pv
 
     from app.output import atomic_write
 
     grid = grid.copy()
     grid.point_data["u"] = frames[0][2]
-    pl = pv.Plotter(off_screen=True, window_size=(640, 560))
-    pl.set_background("white")
+    pl = _plotter((640, 560))
     pl.add_mesh(
         grid,
         scalars="u",

@@ -39,11 +39,17 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m app.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", nargs="+", metavar="NAME", help="figures to make: fig1 ... fig5, forms, all (default), or preset .toml files")
+    p.add_argument(
+        "--preset", nargs="+", metavar="NAME", help="figures to make: fig1 ... fig5, forms, all (default), or preset .toml files"
+    )
     p.add_argument("--quick", action="store_true", help="reduced resolution for smoke tests (coarse mesh, few outputs)")
     p.add_argument("--single", action="store_true", help="solve one case from the configuration instead of the figures")
-    p.add_argument("--config", action="append", default=[], metavar="FILE.toml", help="TOML configuration (repeatable; later files win)")
-    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="SECTION.KEY=VALUE", help="override one value (repeatable)")
+    p.add_argument(
+        "--config", action="append", default=[], metavar="FILE.toml", help="TOML configuration (repeatable; later files win)"
+    )
+    p.add_argument(
+        "--set", action="append", default=[], dest="overrides", metavar="SECTION.KEY=VALUE", help="override a value (repeatable)"
+    )
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default: results)")
     p.add_argument(
         "--field-cuts",
@@ -142,7 +148,8 @@ def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
         if comm.rank == 0:
             figures.write_summary(out_dir, infos, versions)
         comm.barrier()  # every rank returns once the files exist
-        say(comm, f"{len(infos)} figure(s) in {time.perf_counter() - t0:.1f} s on {comm.size} rank(s) -> {out_dir / 'summary.md'}")
+        wall = time.perf_counter() - t0
+        say(comm, f"{len(infos)} figure(s) in {wall:.1f} s on {comm.size} rank(s) -> {out_dir / 'summary.md'}")
         return 0
     if args.field_cuts:
         case_dir = write_field_cuts(cfg, out_dir, comm)

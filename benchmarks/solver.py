@@ -76,9 +76,15 @@ def main() -> None:
     if COMM.rank == 0:
         n = s["steps_accepted"]
         print(f"ranks={COMM.size} dofs={s['dofs']} form={args.form} ksp={ksp.getType()}")
-        print(f"steps accepted={n} rejected={s['steps_rejected']} linear its={s['linear_iterations']} pc builds={s['preconditioner_builds']}")
+        print(
+            f"steps accepted={n} rejected={s['steps_rejected']} linear its={s['linear_iterations']} "
+            f"pc builds={s['preconditioner_builds']}"
+        )
         print("setup stages:", {k: round(v, 3) for k, v in s["wall_setup_s"].items()})
-        print(f"setup={t_setup:.3f}s solve={s['wall_solve_s']:.3f}s total={total:.3f}s per step={s['wall_per_step_s'] * 1e3:.2f}ms")
+        print(
+            f"setup={t_setup:.3f}s solve={s['wall_solve_s']:.3f}s total={total:.3f}s "
+            f"per step={s['wall_per_step_s'] * 1e3:.2f}ms"
+        )
         print(f"one warm solve: setup+solve={fresh * 1e3:.2f}ms ({its} its), solve only={reused * 1e3:.2f}ms")
         print(f"time loop / (steps x setup+solve) = {s['wall_solve_s'] / (n * fresh):.2f}; "
               f"/ (steps x solve only) = {s['wall_solve_s'] / (n * reused):.2f}")

@@ -23,7 +23,7 @@ summary = json.loads((results / "summary.json").read_text())
 for fig in summary["figures"]:
     for img in fig["images"]:
         shutil.copyfile(results / img, gallery / Path(img).name)
-    for label, media in fig.get("media", {}).items():
+    for media in fig.get("media", {}).values():
         if "animation" not in media:
             continue
         frames = iio.imread(results / media["animation"], index=None)

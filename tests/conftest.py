@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,26 +52,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs mpirun -n 2: runs in the MPI pass"))
 
 
-def shared_tmpdir(prefix: str) -> Path:
-    path = tempfile.mkdtemp(prefix=prefix) if COMM.rank == 0 else None
-    return Path(COMM.bcast(path, root=0))
+@contextmanager
+def shared_tmpdir(prefix: str):
+    """A temporary directory made on rank 0, the same path on every rank, removed after."""
+    path = Path(COMM.bcast(tempfile.mkdtemp(prefix=prefix) if COMM.rank == 0 else None, root=0))
+    try:
+        yield path
+    finally:
+        COMM.barrier()
+        if COMM.rank == 0:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def mesh_dir():
     """One mesh cache for the whole session, the same directory on every rank."""
-    path = shared_tmpdir("overhauser-meshes-")
-    yield path
-    COMM.barrier()
-    if COMM.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
+    with shared_tmpdir("overhauser-meshes-") as path:
+        yield path
 
 
 @pytest.fixture
 def shared_tmp():
     """A fresh temporary directory, the same on every rank."""
-    path = shared_tmpdir("overhauser-test-")
-    yield path
-    COMM.barrier()
-    if COMM.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
+    with shared_tmpdir("overhauser-test-") as path:
+        yield path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -99,7 +100,7 @@ def test_fig3_lower_field_faster_and_11_faster_than_singlet(results):
     _, figs = results
     t = half_times(figs, "fig3")
     fields = [t[f"B0 = {b} mT, (1,1)"] for b in (20, 50, 100, 200)]
-    assert all(a < b for a, b in zip(fields, fields[1:])), fields
+    assert all(a < b for a, b in pairwise(fields)), fields
     assert max(fields) < t["(2,0) singlet"]
 
 
@@ -115,7 +116,7 @@ def test_fig5_narrower_initial_polarisation_decays_faster(results):
     _, figs = results
     t = half_times(figs, "fig5")
     ordered = [t[k] for k in ("r0 = 0.25 l0", "r0 = 0.5 l0", "r0 = 0.75 l0", "r0 = l0")]
-    assert all(a < b for a, b in zip(ordered, ordered[1:])), ordered
+    assert all(a < b for a, b in pairwise(ordered)), ordered
 
 
 def test_summary_decay_times_agree_with_the_csv(results):
@@ -143,7 +144,9 @@ def test_form_switch_applies_to_decay_figures_but_not_to_the_forms_comparison():
 @pytest.mark.serial
 def test_bad_preset_input(tmp_path, capsys):
     assert app_run.main(["--preset", "fig9", "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == "error: --preset: expected one of fig1, fig2, fig3, fig4, fig5, forms, all, or a .toml file, got 'fig9'\n"
+    assert capsys.readouterr().err == (
+        "error: --preset: expected one of fig1, fig2, fig3, fig4, fig5, forms, all, or a .toml file, got 'fig9'\n"
+    )
     bad = tmp_path / "mine.toml"
     bad.write_text('[figure]\nkind = "decay"\ntitle = "t"\n[[curve]]\nlabel = "a"\nmodel = { B0 = -1 }\n')
     assert app_run.main(["--preset", str(bad), "--out", str(tmp_path / "o")]) == 2

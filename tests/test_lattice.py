@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_fast_path_matches_per_pair_oracle(name, params):
     model = Model(**params)
     points = np.array([[0.0, 0.0], [17.3, -8.1], [-41.9, 26.6]])
     fast = lattice.diffusion_tensor(points, model)
-    for p, D in zip(points, fast):
+    for p, D in zip(points, fast, strict=True):
         ref = lattice.site_rates_loop(p[0], p[1], model)
         np.testing.assert_allclose(D, ref.tensor(), rtol=1e-10, atol=1e-10 * np.abs(ref.tensor()).max())
         rates = lattice.site_rates(p[0], p[1], model)
@@ -93,7 +94,7 @@ def test_fast_path_matches_oracle_with_other_cutoffs_at_many_points():
     for s in (0.5, -0.5):
         model = Model(B0=0.1, electron_sz=s, r_c=2.5, r_g=2.0)
         fast = lattice.diffusion_tensor(points, model, batch=5)  # several batches
-        for p, D in zip(points, fast):
+        for p, D in zip(points, fast, strict=True):
             ref = lattice.site_rates_loop(p[0], p[1], model).tensor()
             np.testing.assert_allclose(D, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
 
@@ -166,7 +167,7 @@ def test_knight_shift_suppresses_radial_flip_flops_at_2T():
 
 def test_lower_field_raises_the_central_value():
     centre = [iso([[0, 0]], Model(B0=b))[0] for b in (2.0, 0.2, 0.1, 0.05, 0.02)]
-    assert all(a < b for a, b in zip(centre, centre[1:])), centre
+    assert all(a < b for a, b in pairwise(centre)), centre
     assert centre[0] < BULK < centre[1]  # suppressed at 2 T, enhanced at 0.2 T
 
 
