@@ -200,7 +200,8 @@ def _describe(err: dict) -> str:
     return f"{loc}: expected {expected}, got {err['input']!r}"
 
 
-def _validate(data: dict) -> Config:
+def validate(data: dict) -> Config:
+    """A Config from nested sections; ConfigError (one line) if anything is wrong."""
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -258,9 +259,9 @@ def load(files: list[str | Path] = (), overrides: list[str] = ()) -> Config:
         data = merge(data, read_toml(f))
     for assignment in overrides:
         apply_override(data, assignment)
-    return _validate(data)
+    return validate(data)
 
 
 def build(**sections: dict) -> Config:
     """Configuration from keyword sections, e.g. ``build(model={"B0": 2.0})``; validated."""
-    return _validate(sections)
+    return validate(sections)

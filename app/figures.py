@@ -121,7 +121,7 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
         merged = app_config.merge(data, curve)
         merged.setdefault("output", {})["name"] = preset.name
         try:
-            preset.configs.append(app_config._validate(merged))
+            preset.configs.append(app_config.validate(merged))
         except app_config.ConfigError as exc:
             raise app_config.ConfigError(f"{preset.name} [{label}]: {exc}") from None
     return preset
@@ -139,6 +139,16 @@ def say(comm, text: str) -> None:
 # --- field figures (1 and 2) --------------------------------------------------------------------
 
 
+def write_cuts(model, directory: Path, stem: str, title: str, r_max: float = 150.0, n: int = 601) -> dict:
+    """D, D^rr and D^tt along the x axis and the diagonal: ``<stem>.csv`` and ``<stem>.png`` (rank 0)."""
+    from app import lattice, plotting
+
+    cuts = lattice.field_cuts(model, r_max=r_max, n=n)
+    output.write_csv(directory / f"{stem}.csv", cuts)
+    plotting.field_cuts(cuts, directory / f"{stem}.png", title, lattice.bulk_diffusion(model))
+    return cuts
+
+
 def run_field(preset: Preset, out: Path, comm, quick: bool) -> dict:
     from app import lattice
 
@@ -150,11 +160,11 @@ def run_field(preset: Preset, out: Path, comm, quick: bool) -> dict:
     pts = np.column_stack([X.ravel(), Y.ravel()])
     mine = np.array_split(np.arange(len(pts)), comm.size)[comm.rank]  # each rank its share
     parts = comm.gather((mine, lattice.diffusion_tensor(pts[mine], model)), root=0)
-    bulk = float(lattice.isotropic(lattice.diffusion_tensor([[0.0, 0.0]], model.model_copy(update={"electron_sz": 0.0})))[0])
+    bulk = lattice.bulk_diffusion(model)
     info: dict = {}
     versions = output.versions()  # every rank: it may initialise PETSc, a collective
     if comm.rank == 0:
-        from app import plotting, render
+        from app import render
 
         D = np.empty((len(pts), 2, 2))
         for idx, vals in parts:
@@ -165,9 +175,7 @@ def run_field(preset: Preset, out: Path, comm, quick: bool) -> dict:
             d / f"{preset.name}.csv",
             {"x_nm": pts[:, 0], "y_nm": pts[:, 1], "D": Diso, "Dxx": D[:, 0, 0], "Dxy": D[:, 0, 1], "Dyy": D[:, 1, 1]},
         )
-        cuts = lattice.field_cuts(model, r_max=150.0, n=301 if quick else 601)
-        output.write_csv(d / f"{preset.name}_cuts.csv", cuts)
-        plotting.field_cuts(cuts, d / f"{preset.name}_cuts.png", preset.spec.title, bulk)
+        cuts = write_cuts(model, d, f"{preset.name}_cuts", preset.spec.title, n=301 if quick else 601)
         images = [f"{preset.name}/{preset.name}_cuts.png"]
         if render.available():
             render.surface(x, x, Diso.reshape(n, n), d / f"{preset.name}.png", preset.spec.title, preset.spec.surface_scale, bulk)

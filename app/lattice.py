@@ -304,6 +304,11 @@ def isotropic(D: np.ndarray) -> np.ndarray:
     return 0.5 * (D[..., 0, 0] + D[..., 1, 1])
 
 
+def bulk_diffusion(model: Model) -> float:
+    """D with no electron (the (2,0) singlet, or far from the dot): the dipolar background, nm^2/s."""
+    return float(isotropic(diffusion_tensor([[0.0, 0.0]], model.model_copy(update={"electron_sz": 0.0})))[0])
+
+
 def polar_components(points, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """D^rr and D^tt (radial and tangential) at points (N, 2); x and y directions at r = 0."""
     pts = np.asarray(points, dtype=float).reshape(-1, 2)

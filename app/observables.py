@@ -10,11 +10,9 @@ import numpy as np
 
 
 def hyperfine_profile(x, l0: float):
-    """exp(-(x^2 + y^2) / l0^2) for UFL coordinates or arrays of shape (2 or 3, N); nm."""
+    """exp(-(x^2 + y^2) / l0^2) for UFL spatial coordinates x; nm."""
     import ufl
 
-    if isinstance(x, np.ndarray):
-        return np.exp(-(x[0] ** 2 + x[1] ** 2) / l0**2)
     return ufl.exp(-(x[0] ** 2 + x[1] ** 2) / l0**2)
 
 

@@ -47,6 +47,13 @@ class Result:
     stats: dict = field(default_factory=dict)
 
 
+def assemble_vector(form) -> PETSc.Vec:
+    """Assemble a linear form and add the ghost contributions to their owners."""
+    vec = fem_petsc.assemble_vector(fem.form(form))
+    vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    return vec
+
+
 def scalar_of(D):
     """Isotropic part of a diffusion coefficient: D itself, or the half-trace of a tensor."""
     return ufl.tr(D) / 2 if ufl.shape(D) == (2, 2) else D
@@ -186,8 +193,7 @@ class DiffusionProblem:
         self.b = None
         if self._source is not None:
             g, self._source_time = self._source
-            self.b = fem_petsc.assemble_vector(fem.form(g * v * ufl.dx))
-            self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            self.b = assemble_vector(g * v * ufl.dx)
             fem_petsc.set_bc(self.b, self.bcs)
 
         # initial state
@@ -244,10 +250,8 @@ class DiffusionProblem:
     def create_observables(self) -> None:
         v = ufl.TestFunction(self.V)
         weight = hyperfine_profile(self.x, self.config.model.l0) * v * ufl.dx(metadata={"quadrature_degree": 6})
-        self.w = fem_petsc.assemble_vector(fem.form(weight))
-        self.w.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        self.total = fem_petsc.assemble_vector(fem.form(v * ufl.dx))
-        self.total.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        self.w = assemble_vector(weight)
+        self.total = assemble_vector(v * ufl.dx)
 
     # --- TS callbacks -------------------------------------------------------------------
 

@@ -109,13 +109,11 @@ def write_field_cuts(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD)
     """D along the x axis and the diagonal from the lattice (rank 0: a few hundred points)."""
     case_dir = out_dir / cfg.output.name
     if comm.rank == 0:
-        from app import lattice, plotting
+        from app.figures import write_cuts
 
-        cuts = lattice.field_cuts(cfg.model, r_max=min(150.0, cfg.domain.radius))
-        output.write_csv(case_dir / "field_cuts.csv", cuts)
-        bulk = lattice.isotropic(lattice.diffusion_tensor([[0.0, 0.0]], cfg.model.model_copy(update={"electron_sz": 0.0})))[0]
         m = cfg.model
-        plotting.field_cuts(cuts, case_dir / "field_cuts.png", f"lattice D at B0 = {m.B0:g} T, s = {m.electron_sz:+g}", bulk)
+        title = f"lattice D at B0 = {m.B0:g} T, s = {m.electron_sz:+g}"
+        write_cuts(m, case_dir, "field_cuts", title, r_max=min(150.0, cfg.domain.radius))
     comm.barrier()  # every rank returns once the files exist
     return case_dir
 
