@@ -6,12 +6,16 @@ ARGS ?=
 # the whole suite once serially, then again on two ranks
 PYTEST := python3 -m pytest
 
-.PHONY: run test test-serial test-mpi bench gallery
+.PHONY: run test test-sandbox test-serial test-mpi bench gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
 
-test: test-serial test-mpi
+test: test-sandbox test-serial test-mpi
+
+# the environment itself (nothing of a job outlives it), tested from outside it
+test-sandbox:
+	scripts/host-pytest --confcutdir=tests/sandbox -m sandbox tests/sandbox
 
 test-serial:
 	$(FENICSX) timeout 1800 $(PYTEST) $(ARGS)

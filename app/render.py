@@ -3,21 +3,32 @@
 Rendering happens on rank 0 only. Distributed DOLFINx data reach it through
 :class:`RankZeroGrid`, whose gathers are collective and are called on every rank. VTK here
 needs an X server; when there is no DISPLAY, :func:`ensure_display` starts a private Xvfb
-(killed at exit), so no ``xvfb-run`` is needed. Without Xvfb the renders are skipped with
+(ended at exit, and by the kernel if its rank dies), so no ``xvfb-run`` is needed. Without Xvfb the renders are skipped with
 one line of warning and everything else is still written.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
 _xvfb: subprocess.Popen | None = None
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the process that started it dies, however it dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def ensure_display() -> str | None:
@@ -32,6 +43,7 @@ def ensure_display() -> str | None:
     _xvfb = subprocess.Popen(
         [exe, "-displayfd", str(w), "-screen", "0", "1600x1200x24", "-nolisten", "tcp"],
         pass_fds=(w,),
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

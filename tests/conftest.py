@@ -20,6 +20,9 @@ from mpi4py import MPI
 
 COMM = MPI.COMM_WORLD
 
+#: tests of the environment run from outside it (make test-sandbox), not in here
+collect_ignore = ["sandbox"]
+
 
 _failures: list[tuple[str, str]] = []
 

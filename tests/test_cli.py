@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import jobs
 import pytest
 
 from app import config as app_config
@@ -99,9 +99,9 @@ def test_run_writes_csv_and_json_and_bad_rerun_leaves_them_untouched(tmp_path, c
 
 def test_module_entry_point_exit_code_and_no_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
+    proc = jobs.run(
         [sys.executable, "-m", "app.run", "--single", "--set", "mesh.h_max=-3", "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr == "error: mesh.h_max: expected greater than 0, got -3\n"

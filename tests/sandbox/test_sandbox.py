@@ -1,0 +1,222 @@
+"""Nothing of a job or of the environment build outlives it, whatever kills it.
+
+Every job here is started with ``start_new_session=True`` and, on any time-out, ended by
+killing its whole process group. Its processes are found by a tag unique to the test,
+an environment variable that every process of the job inherits (visible in
+``/proc/PID/environ``), never by a broad name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.sandbox
+ROOT = Path(__file__).resolve().parents[2]
+FENICSX = str(ROOT / "scripts" / "fenicsx")
+TAG = "OVERHAUSER_TEST_TAG"
+
+#: two ranks that meet in a barrier, each leave a file, then compute until stopped
+BUSY = (
+    "import os, sys, time\n"
+    "from mpi4py import MPI\n"
+    "c = MPI.COMM_WORLD; c.barrier()\n"
+    "open(os.path.join(sys.argv[1], f'rank{c.rank}'), 'w').close()\n"
+    "t = time.time()\n"
+    "while time.time() - t < 120: sum(range(10000))\n"
+)
+
+
+def tagged(tag: str) -> list[int]:
+    """PIDs of the live processes whose environment carries ``TAG=tag``."""
+    want = f"{TAG}={tag}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            env = Path("/proc", entry, "environ").read_bytes().split(b"\0")
+            state = Path("/proc", entry, "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if want in env and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class Job:
+    """``scripts/fenicsx ARGS`` in a session of its own, tagged; always cleaned up."""
+
+    def __init__(self, args: list[str], tag: str | None = None, env: dict | None = None, cwd=None):
+        self.tag = tag or uuid.uuid4().hex
+        full_env = {**os.environ, **(env or {}), TAG: self.tag}
+        self.proc = subprocess.Popen(
+            [FENICSX, *args], env=full_env, cwd=cwd or ROOT, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    def wait(self, timeout: float) -> tuple[int, str]:
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_group()
+            out, _ = self.proc.communicate()
+            pytest.fail(f"job did not end within {timeout} s:\n{out}")
+        return self.proc.returncode, out
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.kill_group()
+            self.proc.communicate()
+        # last resort, so that a failing test leaves nothing running either
+        for pid in tagged(self.tag):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def busy_job(tmp_path: Path) -> Job:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    job = Job(["mpirun", "-n", "2", "python3", "-c", BUSY, str(marks)])
+    if not wait_for(lambda: len(list(marks.iterdir())) == 2, timeout=60):
+        job.kill_group()
+        pytest.fail(f"the two ranks did not start:\n{job.proc.communicate()[0]}")
+    return job
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_to_the_outermost_process_ends_the_whole_job(tmp_path, sig):
+    with busy_job(tmp_path) as job:
+        before = tagged(job.tag)
+        assert len(before) >= 4  # this script, bwrap, the job's init, prterun, two ranks
+        os.kill(job.proc.pid, sig)  # the outermost process alone, not its group
+        assert wait_for(lambda: not tagged(job.tag), timeout=5), f"still alive 5 s after {sig.name}: {tagged(job.tag)}"
+        rc = job.proc.wait(timeout=5)
+        assert rc != 0
+        if sig != signal.SIGKILL:
+            assert rc == 128 + sig, f"exit code {rc} after {sig.name}"
+
+
+def single_run(out: Path, name: str) -> list[str]:
+    return [
+        "python3", "-m", "app.run", "--single", "--out", str(out),
+        "--set", "mesh.h_min=10", "--set", "mesh.h_max=40",
+        "--set", f"mesh.directory='{out / ('meshes-' + name)}'",
+        "--set", f"diffusion.cache='{out / ('cache-' + name)}'",
+        "--set", "solver.t_end=10", "--set", "output.progress=false", "--set", f"output.name={name}",
+    ]  # fmt: skip
+
+
+def test_a_job_right_after_a_killed_one_succeeds(tmp_path):
+    with busy_job(tmp_path) as job:
+        os.kill(job.proc.pid, signal.SIGKILL)
+        assert wait_for(lambda: not tagged(job.tag), timeout=5)
+    out = tmp_path / "out"
+    with Job(["mpirun", "-n", "2", *single_run(out, "after")]) as nxt:
+        rc, text = nxt.wait(timeout=300)
+    assert rc == 0, text
+    assert (out / "after" / "overhauser.csv").exists()
+
+
+def test_two_jobs_at_once_both_succeed(tmp_path):
+    out = tmp_path / "out"
+    with Job(["mpirun", "-n", "2", *single_run(out, "a")]) as a, Job(["mpirun", "-n", "2", *single_run(out, "b")]) as b:
+        (ra, ta), (rb, tb) = a.wait(timeout=300), b.wait(timeout=300)
+    assert ra == 0, ta
+    assert rb == 0, tb
+    assert (out / "a" / "run.json").exists() and (out / "b" / "run.json").exists()
+
+
+def mounts_under(path: Path) -> list[str]:
+    prefix = str(path.resolve()) + "/"
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [ln.split()[4] for ln in lines if (ln.split()[4] + "/").startswith(prefix)]
+
+
+#: stands in for mmdebstrap: bind-mounts the host's /proc into the target, says so, sleeps
+STAND_IN = """#!/bin/sh
+target=$1
+mkdir -p "$target/proc"
+mount --bind /proc "$target/proc"
+touch "$MARK"
+exec sleep 600
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounting needs root and unshare")
+def test_a_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
+    cache = tmp_path / "cache"
+    builder = tmp_path / "builder"
+    builder.write_text(STAND_IN)
+    builder.chmod(0o755)
+    mark = tmp_path / "mounted"
+    env = {"FENICSX_CACHE": str(cache), "FENICSX_FORCE_ROOT": "1", "FENICSX_BUILDER": str(builder), "MARK": str(mark)}
+    with Job(["true"], env=env) as job:
+        assert wait_for(mark.exists, timeout=60), job.proc.communicate()[0] if job.proc.poll() is not None else ""
+        os.killpg(job.proc.pid, signal.SIGKILL)
+        job.proc.wait(timeout=10)
+        assert wait_for(lambda: not tagged(job.tag), timeout=5)
+    assert mounts_under(cache) == []
+    # the partial build is removed by the next build, which must not cross into the host's /proc
+    assert list(cache.glob(".build-*")), "expected the killed build's directory to be left for the next build"
+    # and the next one (killed again, while it runs) first removes the old partial build
+    mark.unlink()
+    with Job(["true"], env=env) as job:
+        assert wait_for(mark.exists, timeout=60)
+        assert len(list(cache.glob(".build-*"))) == 1
+        os.killpg(job.proc.pid, signal.SIGKILL)
+        job.proc.wait(timeout=10)
+    assert mounts_under(cache) == []
+    shutil.rmtree(cache)  # nothing mounted: a plain removal is safe
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("mmdebstrap") or os.environ.get("FENICSX_TEST_REAL_BUILD") != "1",
+    reason="the real build needs root, mmdebstrap and the Debian archive, and takes minutes: set FENICSX_TEST_REAL_BUILD=1",
+)
+def test_the_real_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
+    cache = tmp_path / "cache"
+    env = {"FENICSX_CACHE": str(cache), "FENICSX_FORCE_ROOT": "1"}
+    with Job(["true"], env=env) as job:
+        # the install step has started once the root has its own /proc mounted inside it
+        def installing():
+            log = list(cache.glob("build-*.log"))
+            return bool(log) and "installing remaining packages" in log[0].read_text(errors="replace")
+
+        assert wait_for(installing, timeout=600, step=1)
+        time.sleep(5)
+        os.killpg(job.proc.pid, signal.SIGKILL)
+        job.proc.wait(timeout=10)
+    assert wait_for(lambda: mounts_under(cache) == [], timeout=5), mounts_under(cache)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))
