@@ -2,7 +2,7 @@
 
 One object, one explicit pipeline (``setup``):
 
-    mesh -> spaces -> diffusion field -> forms -> time stepper -> observables
+    mesh -> spaces -> diffusion field -> forms -> observables -> time stepper
 
 then ``solve()`` integrates from 0 to ``solver.t_end`` and records h(t)/h(0) at
 log-spaced output times. The continuum forms are those of MODEL.md section 5:
@@ -11,17 +11,15 @@ log-spaced output times. The continuum forms are those of MODEL.md section 5:
 - ``conservative``: (du/dt, v) + (D grad u, grad v) = 0
 - ``tensor``:       (du/dt, v) + (D^ab grad u, grad v) = 0
 
-Mass M and stiffness K are assembled once; the TS sees the implicit system
-F(t, u, u') = M u' + K u (- s(t) b for a manufactured source) = 0 whose Jacobian
-shift M + K is formed from M and K by a matrix copy and an AXPY, never re-assembled.
+Mass M and stiffness K are assembled once and handed, with the state and the weight of
+the observable, to the shared time stepper (:mod:`app.stepper`), which integrates
+M u' + K u = s(t) b (a source only for manufactured solutions).
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import ufl
@@ -34,17 +32,9 @@ from petsc4py import PETSc
 from app import mesh as app_mesh
 from app.config import Config
 from app.observables import hyperfine_profile
+from app.stepper import Result, TimeStepper
 
-_prefix_counter = itertools.count()
-
-
-@dataclass
-class Result:
-    """What a solve produced. ``h`` is h(t)/h(0) at ``times`` (s)."""
-
-    times: np.ndarray
-    h: np.ndarray
-    stats: dict = field(default_factory=dict)
+__all__ = ["DiffusionProblem", "Result", "assemble_vector"]
 
 
 def assemble_vector(form) -> PETSc.Vec:
@@ -114,8 +104,8 @@ class DiffusionProblem:
             self.create_spaces,
             self.create_diffusion,
             self.create_forms,
-            self.create_time_stepper,
             self.create_observables,
+            self.create_time_stepper,
         ):
             t0 = time.perf_counter()
             stage()
@@ -184,11 +174,6 @@ class DiffusionProblem:
         self.M.assemble()
         self.K = fem_petsc.assemble_matrix(self.a_stiff, bcs=self.bcs, diagonal=0.0)
         self.K.assemble()
-        self.J = self.K.duplicate(copy=True)
-        self.P = self.K.duplicate(copy=True)
-        self._shift = None
-        self._pc_shift = None
-        self.pc_builds = 0
 
         self.b = None
         if self._source is not None:
@@ -204,79 +189,20 @@ class DiffusionProblem:
             self.bcs[0].set(self.u.x.array)  # u = 0 on the rim, also at t = 0
         self.u.x.scatter_forward()
 
-    def petsc_defaults(self) -> dict:
-        """The named PETSc defaults; ``solver.petsc_options`` is laid over them."""
-        s = self.config.solver
-        opts = {
-            "ts_type": s.ts_type,
-            "ts_adapt_type": "basic",
-            "ts_max_snes_failures": -1,
-            "ts_max_steps": 1_000_000,
-            "snes_type": "ksponly",
-            "ksp_type": "cg" if self.symmetric else "gmres",
-            "ksp_rtol": 1e-10,
-            "pc_type": "hypre",
-            "pc_hypre_type": "boomeramg",
-        }
-        if s.ts_type == "bdf":
-            opts["ts_bdf_order"] = 3
-        return opts
-
     def create_time_stepper(self) -> None:
-        s = self.config.solver
-        self.options_prefix = f"overhauser{next(_prefix_counter)}_"
-        opts = PETSc.Options()
-        self.petsc_options = {**self.petsc_defaults(), **s.petsc_options}
-        for key, value in self.petsc_options.items():
-            opts[self.options_prefix + key] = value
-
-        ts = PETSc.TS().create(self.comm)
-        ts.setOptionsPrefix(self.options_prefix)
-        ts.setProblemType(PETSc.TS.ProblemType.LINEAR)
-        self._F = self.K.createVecLeft()
-        ts.setIFunction(self._ifunction, self._F)
-        ts.setIJacobian(self._ijacobian, self.J, self.P)
-        ts.setTime(0.0)
-        ts.setTimeStep(s.dt0)
-        ts.setMaxTime(s.t_end)
-        ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
-        umax = self.comm.allreduce(float(np.max(np.abs(self.u.x.array), initial=0.0)), op=MPI.MAX)
-        ts.setTolerances(rtol=s.rtol, atol=s.atol * max(umax, np.finfo(float).tiny))
-        ts.setFromOptions()
-        for key in self.petsc_options:
-            opts.delValue(self.options_prefix + key)
-        self.ts = ts
+        source = None if self.b is None else (self.b, self._source_time)
+        self.stepper = TimeStepper(
+            self.comm, self.M, self.K, self.u.x.petsc_vec, self.w, self.config.solver,
+            symmetric=self.symmetric, source=source,
+        )  # fmt: skip
+        self.ts = self.stepper.ts
+        self.petsc_options = self.stepper.petsc_options
 
     def create_observables(self) -> None:
         v = ufl.TestFunction(self.V)
         weight = hyperfine_profile(self.x, self.config.model.l0) * v * ufl.dx(metadata={"quadrature_degree": 6})
         self.w = assemble_vector(weight)
         self.total = assemble_vector(v * ufl.dx)
-
-    # --- TS callbacks -------------------------------------------------------------------
-
-    def _ifunction(self, ts, t, u, udot, F):
-        self.M.mult(udot, F)
-        self.K.multAdd(u, F, F)
-        if self.b is not None:
-            F.axpy(-self._source_time(t), self.b)
-
-    def _ijacobian(self, ts, t, u, udot, shift, J, P):
-        if shift != self._shift:
-            self.K.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            J.axpy(shift, self.M, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            self._shift = shift
-        # P (what the AMG hierarchy is built from) is a separate matrix. An AMG built for
-        # shift s0 preconditions shift M + K well while shift / s0 stays within [1/q, q];
-        # only then is P left untouched, and PETSc keeps the hierarchy (PCSetUp sees an
-        # unchanged P). Otherwise P is refreshed and the hierarchy rebuilt.
-        q = self.config.solver.pc_rebuild_ratio
-        s0 = self._pc_shift
-        if s0 is None or not (1.0 / q <= shift / s0 <= q):
-            J.copy(P, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            self._pc_shift = shift
-            self.pc_builds += 1
-        return True
 
     # --- observables --------------------------------------------------------------------
 
@@ -300,70 +226,20 @@ class DiffusionProblem:
         """
         if not self._is_setup:
             self.setup()
-        times = np.asarray(self.config.solver.output_times() if times is None else times, dtype=float)
+        times = self.config.solver.output_times() if times is None else times
         if progress is None:
             progress = self.config.output.progress
-        ts = self.ts
-        ts.setMaxTime(float(times[-1]))
-        h = np.full(times.shape, np.nan)
-        h0 = self.overhauser()
-        work = self.u.x.petsc_vec.duplicate()
-        out = fem.Function(self.V, name="u") if on_output else None
-        pending = iter(enumerate(times))
-        state = {"next": next(pending, None)}
+        callback = None
+        if on_output is not None:
+            out = fem.Function(self.V, name="u")
 
-        bar = None
-        if progress and self.comm.rank == 0:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(times), unit="out", desc=desc, leave=False, dynamic_ncols=True)
-
-        def record(i, t_out, vec):
-            h[i] = self.overhauser(vec) / h0
-            if on_output is not None:
+            def callback(t, vec):
                 vec.copy(out.x.petsc_vec)
                 out.x.scatter_forward()
-                on_output(t_out, out)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"t={t_out:.3g} s h/h0={h[i]:.4f}", refresh=False)
+                on_output(t, out)
 
-        def monitor(ts_, step, t, u):
-            while state["next"] is not None and state["next"][1] <= t * (1 + 1e-12):
-                i, t_out = state["next"]
-                if step == 0 or abs(t_out - t) <= 1e-12 * max(abs(t), 1.0):
-                    record(i, t_out, u)
-                else:
-                    ts_.interpolate(t_out, work)
-                    record(i, t_out, work)
-                state["next"] = next(pending, None)
-
-        ts.setMonitor(monitor)
-        t0 = time.perf_counter()
-        try:
-            ts.solve(self.u.x.petsc_vec)
-        finally:
-            ts.cancelMonitor()
-            if bar is not None:
-                bar.close()
-        wall = time.perf_counter() - t0
+        result = self.stepper.solve(times, progress=progress, on_output=callback, desc=desc)
         self.u.x.scatter_forward()
-        work.destroy()
-        steps = ts.getStepNumber()
-        stats = {
-            "steps_accepted": int(steps),
-            "steps_rejected": int(ts.getStepRejections()),
-            "linear_iterations": int(ts.getKSPIterations()),
-            "preconditioner_builds": int(self.pc_builds),
-            "snes_failures": int(ts.getSNESFailures()),
-            "converged_reason": int(ts.getConvergedReason()),
-            "t_final_s": float(ts.getTime()),
-            "wall_solve_s": wall,
-            "wall_per_step_s": wall / max(steps, 1),
-            "wall_setup_s": dict(self.timings),
-            "dofs": int(self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs),
-            "ranks": int(self.comm.size),
-        }
-        if ts.getConvergedReason() < 0:
-            raise RuntimeError(f"time stepper failed (TS converged reason {ts.getConvergedReason()})")
-        return Result(times=times, h=h, stats=stats)
+        result.stats["wall_setup_s"] = dict(self.timings)
+        result.stats["dofs"] = int(self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs)
+        return result

@@ -1,0 +1,241 @@
+"""The one time stepper: M u' + K u = s(t) b with a PETSc TS, for every discretisation.
+
+The stepper knows nothing of where its operator came from (PETSc's TS tutorials'
+pattern): the finite-element problem (:mod:`app.problem`) and the lattice master
+equation (:mod:`app.master`) each supply
+
+- ``M`` and ``K``, assembled PETSc matrices with the same nonzero pattern (the mass and
+  stiffness matrices; for the lattice, diag(orbit sizes) and minus the weighted rate
+  matrix),
+- the state ``u`` (a PETSc Vec, advanced in place), and
+- a weight vector ``w`` for the observable h = w . u (reported as h(t)/h(0)),
+
+and the stepper integrates from 0 with adaptive steps (BDF3 by default), solving each
+step's linear system by Krylov + hypre BoomerAMG. The Jacobian shift M + K is formed
+from the stored matrices by a copy and an AXPY, never re-assembled; the AMG hierarchy is
+rebuilt only when the shift has moved by more than ``solver.pc_rebuild_ratio`` since it
+was built. Output times are hit by the TS's own interpolation, without shortening steps.
+Units: s.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from app.config import Solver
+
+_prefix_counter = itertools.count()
+
+
+@dataclass
+class Result:
+    """What a solve produced. ``h`` is h(t)/h(0) at ``times`` (s)."""
+
+    times: np.ndarray
+    h: np.ndarray
+    stats: dict = field(default_factory=dict)
+
+
+class TimeStepper:
+    """PETSc TS for M u' + K u = s(t) b (linear, constant M and K).
+
+    Parameters
+    ----------
+    comm:
+        The communicator of M, K and u.
+    M, K:
+        Assembled matrices, M nonsingular, same nonzero pattern (K's pattern contains M's).
+    u:
+        Initial state; advanced in place by :meth:`solve`.
+    weight:
+        h = weight . u.
+    solver:
+        ``[solver]`` settings (tolerances, TS type, PETSc options laid over the defaults).
+    symmetric:
+        M and K symmetric: CG instead of GMRES by default.
+    source:
+        Optional ``(b, s)``: a Vec b and a function s(t) adding s(t) b to the right-hand side.
+    mass_pattern:
+        How M's nonzero pattern relates to K's (SAME for finite elements, SUBSET for a
+        diagonal M).
+    """
+
+    def __init__(
+        self,
+        comm: MPI.Comm,
+        M: PETSc.Mat,
+        K: PETSc.Mat,
+        u: PETSc.Vec,
+        weight: PETSc.Vec,
+        solver: Solver,
+        *,
+        symmetric: bool = True,
+        source: tuple[PETSc.Vec, Callable[[float], float]] | None = None,
+        mass_pattern=PETSc.Mat.Structure.SAME_NONZERO_PATTERN,
+    ):
+        self.comm = comm
+        self.M, self.K, self.u, self.w = M, K, u, weight
+        self.solver = solver
+        self.symmetric = symmetric
+        self.mass_pattern = mass_pattern
+        self.b, self._source_time = source if source is not None else (None, None)
+        self.J = K.duplicate(copy=True)
+        self.P = K.duplicate(copy=True)
+        self._shift = None
+        self._pc_shift = None
+        self.pc_builds = 0
+        self._create_ts()
+
+    def petsc_defaults(self) -> dict:
+        """The named PETSc defaults; ``solver.petsc_options`` is laid over them."""
+        s = self.solver
+        opts = {
+            "ts_type": s.ts_type,
+            "ts_adapt_type": "basic",
+            "ts_max_snes_failures": -1,
+            "ts_max_steps": 1_000_000,
+            "snes_type": "ksponly",
+            "ksp_type": "cg" if self.symmetric else "gmres",
+            "ksp_rtol": 1e-10,
+            "pc_type": "hypre",
+            "pc_hypre_type": "boomeramg",
+        }
+        if s.ts_type == "bdf":
+            opts["ts_bdf_order"] = 3
+        return opts
+
+    def _create_ts(self) -> None:
+        s = self.solver
+        self.options_prefix = f"overhauser{next(_prefix_counter)}_"
+        opts = PETSc.Options()
+        self.petsc_options = {**self.petsc_defaults(), **s.petsc_options}
+        for key, value in self.petsc_options.items():
+            opts[self.options_prefix + key] = value
+
+        ts = PETSc.TS().create(self.comm)
+        ts.setOptionsPrefix(self.options_prefix)
+        ts.setProblemType(PETSc.TS.ProblemType.LINEAR)
+        self._F = self.K.createVecLeft()
+        ts.setIFunction(self._ifunction, self._F)
+        ts.setIJacobian(self._ijacobian, self.J, self.P)
+        ts.setTime(0.0)
+        ts.setTimeStep(s.dt0)
+        ts.setMaxTime(s.t_end)
+        ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
+        umax = self.u.norm(PETSc.NormType.INFINITY)
+        ts.setTolerances(rtol=s.rtol, atol=s.atol * max(umax, np.finfo(float).tiny))
+        ts.setFromOptions()
+        for key in self.petsc_options:
+            opts.delValue(self.options_prefix + key)
+        self.ts = ts
+
+    # --- TS callbacks -------------------------------------------------------------------
+
+    def _ifunction(self, ts, t, u, udot, F):
+        self.M.mult(udot, F)
+        self.K.multAdd(u, F, F)
+        if self.b is not None:
+            F.axpy(-self._source_time(t), self.b)
+
+    def _ijacobian(self, ts, t, u, udot, shift, J, P):
+        if shift != self._shift:
+            self.K.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            J.axpy(shift, self.M, structure=self.mass_pattern)
+            self._shift = shift
+        # P (what the AMG hierarchy is built from) is a separate matrix. An AMG built for
+        # shift s0 preconditions shift M + K well while shift / s0 stays within [1/q, q];
+        # only then is P left untouched, and PETSc keeps the hierarchy (PCSetUp sees an
+        # unchanged P). Otherwise P is refreshed and the hierarchy rebuilt.
+        q = self.solver.pc_rebuild_ratio
+        s0 = self._pc_shift
+        if s0 is None or not (1.0 / q <= shift / s0 <= q):
+            J.copy(P, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            self._pc_shift = shift
+            self.pc_builds += 1
+        return True
+
+    # --- time integration ---------------------------------------------------------------
+
+    def observe(self, vec: PETSc.Vec | None = None) -> float:
+        """h = w . u for the state ``vec`` (default u); collective."""
+        return self.w.dot(self.u if vec is None else vec)
+
+    def solve(
+        self,
+        times,
+        progress: bool = False,
+        on_output: Callable[[float, PETSc.Vec], None] | None = None,
+        desc: str = "solve",
+    ) -> Result:
+        """Integrate to the last of ``times``; h(t)/h(0) at each of them, and statistics.
+
+        ``on_output(t, vec)`` is called at every output time with the state there
+        (collectively, on every rank). Progress (tqdm) on rank 0 only.
+        """
+        times = np.asarray(times, dtype=float)
+        ts = self.ts
+        ts.setMaxTime(float(times[-1]))
+        h = np.full(times.shape, np.nan)
+        h0 = self.observe()
+        work = self.u.duplicate()
+        pending = iter(enumerate(times))
+        state = {"next": next(pending, None)}
+
+        bar = None
+        if progress and self.comm.rank == 0:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(times), unit="out", desc=desc, leave=False, dynamic_ncols=True)
+
+        def record(i, t_out, vec):
+            h[i] = self.observe(vec) / h0
+            if on_output is not None:
+                on_output(t_out, vec)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"t={t_out:.3g} s h/h0={h[i]:.4f}", refresh=False)
+
+        def monitor(ts_, step, t, u):
+            while state["next"] is not None and state["next"][1] <= t * (1 + 1e-12):
+                i, t_out = state["next"]
+                if step == 0 or abs(t_out - t) <= 1e-12 * max(abs(t), 1.0):
+                    record(i, t_out, u)
+                else:
+                    ts_.interpolate(t_out, work)
+                    record(i, t_out, work)
+                state["next"] = next(pending, None)
+
+        ts.setMonitor(monitor)
+        t0 = time.perf_counter()
+        try:
+            ts.solve(self.u)
+        finally:
+            ts.cancelMonitor()
+            if bar is not None:
+                bar.close()
+        wall = time.perf_counter() - t0
+        work.destroy()
+        steps = ts.getStepNumber()
+        stats = {
+            "steps_accepted": int(steps),
+            "steps_rejected": int(ts.getStepRejections()),
+            "linear_iterations": int(ts.getKSPIterations()),
+            "preconditioner_builds": int(self.pc_builds),
+            "snes_failures": int(ts.getSNESFailures()),
+            "converged_reason": int(ts.getConvergedReason()),
+            "t_final_s": float(ts.getTime()),
+            "wall_solve_s": wall,
+            "wall_per_step_s": wall / max(steps, 1),
+            "dofs": int(self.u.getSize()),
+            "ranks": int(self.comm.size),
+        }
+        if ts.getConvergedReason() < 0:
+            raise RuntimeError(f"time stepper failed (TS converged reason {ts.getConvergedReason()})")
+        return Result(times=times, h=h, stats=stats)
