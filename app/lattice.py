@@ -1,32 +1,41 @@
-"""Nuclear flip-flop rates on the lattice and the diffusion tensor D^ab(x, y).
+"""Nuclear flip-flop rates on the lattice and the diffusion tensor D^ab at a point.
 
-Pure NumPy (no DOLFINx): MODEL.md sections 3 and 4, followed exactly. Units: nm, s,
-rad/s; D in nm^2/s.
+Pure NumPy (no DOLFINx): MODEL.md sections 3, 4, 8a and 10, followed exactly. Units: nm,
+s, rad/s; D in nm^2/s.
 
-To evaluate D at a point (x, y), a lattice site k is put there (z = 0) and the simple
+To evaluate the rates at a point (x, y, z), a lattice site k is put there and the simple
 cubic lattice (spacing a0) is translated with it, so the stencil of offsets is the same
-at every point and only the hyperfine values A change. With n the integer offset of
-site i from k (0 < |n| <= r_c) and Delta = a0 n:
+at every point and only the hyperfine values A change. The rates are those of the
+infinite crystal: near sets and S2 include the nuclei beyond the faces of the dot layer,
+whatever the height. z = 0 (the dot mid-plane) is the 2D model of section 4; z = a0 m are
+the sites of the z-resolved lattice of section 8a; any other z serves the 3D continuum
+model of section 10. With n the integer offset of site i from k (0 < |n| <= r_c) and
+Delta = a0 n:
 
     A_ik = 2s (A_i - A_k)
     C_ik = B(n) + 2s A_i A_k / (4 omega_e)
     g_ik = 80 [ sum_{j in N_ik} (C_ij - C_kj)^2 + delta_ik^2 (S2 - sum_{N_ik} A_j^2 - A_i^2 - A_k^2) ]
     W_ik = sqrt(2 pi) C_ik^2 [17/5 (A_ik^2 + g)^-1/2 + 12/5 (A_ik^2 + 64 C^2 + g)^-1/2
                               + 9/10 (A_ik^2 + 256 C^2 + g)^-1/2]
-    D^ab = 1/2 sum_i W_ik Delta^a Delta^b
+    D^ab = 1/2 sum_i W_ik Delta^a Delta^b   (a, b in x, y; or x, y, z)
 
-The fast path (:func:`diffusion_tensor`) uses two exact rewrites. With
+The fast path (:func:`rates`, :func:`diffusion_tensor_3d`, and :func:`diffusion_tensor`
+as its z = 0 case) uses two exact rewrites. With
 C_ij - C_kj = dB_j + delta A_j (dB_j = B(m - n) - B(m), delta = 2s (A_i - A_k) / (4 omega_e)),
 
     g_ik / 80 = sum_N dB_j^2  +  2 delta sum_N dB_j A_j  +  delta^2 (S2 - A_i^2 - A_k^2):
 
 the delta^2 A_j^2 of the near set and the far-set term add up to the full sum. The first
 sum is geometry only; the second is linear in A. And A is separable on the translated
-lattice, A_j = A0 f(m_z) X(m_x) Y(m_y) with f(m_z) = cos^2(pi a0 m_z / z0) (0 outside the
-dot) and X(m) = exp(-(x + a0 m)^2 / l0^2), so the second sum is X^T G_n Y with G_n
-precomputed once per stencil. A batch of points is then one BLAS product
-(batch x (2R+1)^2) @ ((2R+1)^2 x neighbours). :func:`site_rates_loop` is the plain per-pair
-loop of the specification, kept as the test oracle.
+lattice, A_j = A0 f(z + a0 m_z) X(m_x) Y(m_y) with f(z) = cos^2(pi z / z0) for
+|z| <= z0/2 (else 0) and X(m) = exp(-(x + a0 m)^2 / l0^2), so the second sum is
+X^T G_n(z) Y. The height z of k enters only through G_n(z) = sum_{m in N_n} dB_m
+f(z + a0 m_z) at (m_x, m_y) and the profile values f_0 = f(z), f_n = f(z + a0 n_z)
+(:func:`height_terms`, built once per height and cached); the offsets, B, S1 and S2 do
+not depend on it (:func:`stencil`, built once per model geometry). Points are grouped by
+height and each batch is then one BLAS product (batch x (2R+1)^2) @ ((2R+1)^2 x M).
+:func:`site_rates_loop` is the plain per-pair loop of the specification, kept as the
+test oracle.
 """
 
 from __future__ import annotations
@@ -114,7 +123,7 @@ def _ball(radius: float) -> np.ndarray:
 
 @dataclass
 class SiteRates:
-    """The flip-flop partners i of one site k at (x, y, 0); all arrays have one row per i."""
+    """The flip-flop partners i of one site k at (x, y, z); all arrays have one row per i."""
 
     offsets: np.ndarray  # (M, 3) integer n
     delta: np.ndarray  # (M, 3) r_i - r_k, nm
@@ -130,12 +139,17 @@ class SiteRates:
         d = self.delta[:, :2]
         return 0.5 * np.einsum("i,ia,ib->ab", self.W_ik, d, d)
 
+    def tensor_3d(self) -> np.ndarray:
+        """D^ab = 1/2 sum W Delta^a Delta^b over x, y, z; (3, 3), nm^2/s."""
+        return 0.5 * np.einsum("i,ia,ib->ab", self.W_ik, self.delta, self.delta)
 
-def site_rates_loop(x: float, y: float, model: Model) -> SiteRates:
-    """Every W_ik of the site at (x, y, 0), pair by pair, exactly as MODEL.md states it.
 
-    Slow (pure Python over pairs and near sets): the reference the fast path is tested
-    against.
+def site_rates_loop(x: float, y: float, model: Model, z: float = 0.0) -> SiteRates:
+    """Every W_ik of the site at (x, y, z), pair by pair, exactly as MODEL.md states it.
+
+    The partners and near sets are those of the infinite crystal (nuclei beyond the dot
+    layer's faces count, with A = 0 there); S2 is the closed form at every height. Slow
+    (pure Python over pairs and near sets): the reference the fast path is tested against.
     """
     a0 = model.a0
     factor = mediated_factor(model)
@@ -147,7 +161,7 @@ def site_rates_loop(x: float, y: float, model: Model) -> SiteRates:
     K = dipolar_constant(model)
 
     def pos(m):
-        return np.array([x + a0 * m[0], y + a0 * m[1], a0 * m[2]])
+        return np.array([x + a0 * m[0], y + a0 * m[1], z + a0 * m[2]])
 
     A = {m: float(hyperfine(pos(m), model)) for m in candidates}
 
@@ -199,79 +213,119 @@ def site_rates_loop(x: float, y: float, model: Model) -> SiteRates:
 
 @dataclass(frozen=True)
 class Stencil:
-    """Geometry shared by every point: built once per (a0, gamma, z0, r_c, r_g)."""
+    """Geometry shared by every point at every height: built once per (a0, gamma, r_c, r_g)."""
 
-    R: int  # half-width of the (x, y) index range covering every near set
+    R: int  # half-width of the index range (in x, y and z) covering every near set
     offsets: np.ndarray  # (M, 3) neighbour offsets n
     dxy: np.ndarray  # (M, 3) Delta_x^2, Delta_x Delta_y, Delta_y^2, nm^2
+    dxyz: np.ndarray  # (M, 6) Delta_a Delta_b for ab = xx, xy, yy, xz, yz, zz, nm^2
     B: np.ndarray  # (M,) B(n), rad/s
     S1: np.ndarray  # (M,) sum over N_n of dB^2, rad^2/s^2
-    G: np.ndarray  # ((2R+1)^2, M): sum over m_z in N_n of dB f(m_z), indexed (m_x, m_y)
-    f_n: np.ndarray  # (M,) f(n_z)
-    f_0: float  # f(0)
     flat_n: np.ndarray  # (M,) index of (n_x, n_y) in the flattened (2R+1)^2 grid
+    # the near sets as one list of entries (m in N_n, column n), column by column, m sorted:
+    near_cell: np.ndarray  # (E,) flat index of (m_x, m_y, n) in G, shape ((2R+1)^2, M)
+    near_mz: np.ndarray  # (E,) m_z
+    near_dB: np.ndarray  # (E,) dB = B(m - n) - B(m), rad/s
+
+
+@dataclass(frozen=True)
+class HeightTerms:
+    """What the height z of site k changes (MODEL.md 8a, 10): one set per height."""
+
+    z: float  # nm
+    G: np.ndarray  # ((2R+1)^2, M): sum over m in N_n of dB f(z + a0 m_z), indexed (m_x, m_y)
+    f_n: np.ndarray  # (M,) f(z + a0 n_z)
+    f_0: float  # f(z)
+    electron_free: bool  # f_0 = f_n = 0: A_i = A_k = 0 for every pair, only dipolar terms
+
+
+def _profile(z: float, mz: np.ndarray, a0: float, z0: float) -> np.ndarray:
+    """f(z + a0 m_z) = cos^2(pi (z + a0 m_z) / z0) inside |.| <= z0/2 (inclusive), else 0."""
+    h = z + a0 * np.asarray(mz, dtype=float)
+    return np.where(np.abs(h) <= z0 / 2, np.cos(np.pi * h / z0) ** 2, 0.0)
 
 
 @lru_cache(maxsize=16)
-def _stencil(a0: float, gamma: float, z0: float, r_c: float, r_g: float) -> Stencil:
-    model = Model(a0=a0, gamma=gamma, z0=z0, r_c=r_c, r_g=r_g, electron_sz=0.0)
+def _stencil(a0: float, gamma: float, r_c: float, r_g: float) -> Stencil:
+    model = Model(a0=a0, gamma=gamma, r_c=r_c, r_g=r_g, electron_sz=0.0)
     neigh = _ball(r_c)
     neigh = neigh[np.any(neigh != 0, axis=1)]
     ball_g = _ball(r_g)
     R = int(np.max(np.abs(_ball(r_c + r_g))))
     W = 2 * R + 1
-
-    def f(mz):
-        z = a0 * np.asarray(mz, dtype=float)
-        return np.where(np.abs(z) <= z0 / 2, np.cos(np.pi * z / z0) ** 2, 0.0)
-
     M = len(neigh)
     S1 = np.zeros(M)
-    G = np.zeros((W * W, M))
+    cells, mzs, dBs = [], [], []
     for col, n in enumerate(neigh):
         # N_n: within r_g of k (origin) or of i (n), excluding both
         near = np.unique(np.concatenate([ball_g, ball_g + n]), axis=0)
         near = near[np.any(near != 0, axis=1) & np.any(near != n, axis=1)]
         dB = dipolar(a0 * (near - n), model) - dipolar(a0 * near, model)
         S1[col] = np.sum(dB * dB)
-        idx = (near[:, 0] + R) * W + (near[:, 1] + R)
-        np.add.at(G[:, col], idx, dB * f(near[:, 2]))
+        cells.append(((near[:, 0] + R) * W + (near[:, 1] + R)) * M + col)
+        mzs.append(near[:, 2])
+        dBs.append(dB)
     d = a0 * neigh.astype(float)
     dxy = np.stack([d[:, 0] ** 2, d[:, 0] * d[:, 1], d[:, 1] ** 2], axis=1)
+    dxyz = np.concatenate([dxy, np.stack([d[:, 0] * d[:, 2], d[:, 1] * d[:, 2], d[:, 2] ** 2], axis=1)], axis=1)
     return Stencil(
         R=R,
         offsets=neigh,
         dxy=dxy,
+        dxyz=dxyz,
         B=dipolar(d, model),
         S1=S1,
-        G=G,
-        f_n=f(neigh[:, 2]),
-        f_0=float(f(0)),
         flat_n=(neigh[:, 0] + R) * W + (neigh[:, 1] + R),
+        near_cell=np.concatenate(cells),
+        near_mz=np.concatenate(mzs),
+        near_dB=np.concatenate(dBs),
     )
 
 
 def stencil(model: Model) -> Stencil:
-    return _stencil(model.a0, model.gamma, model.z0, model.r_c, model.r_g)
+    """The height-independent geometry of the rates (offsets, B, S1, near sets) for ``model``."""
+    return _stencil(model.a0, model.gamma, model.r_c, model.r_g)
 
 
-def _batch_terms(xy: np.ndarray, model: Model, st: Stencil):
-    """A_i, A_k, A_ik, C_ik, g_ik, W_ik for a batch of points (b, 2): arrays (b, M)."""
+@lru_cache(maxsize=64)  # one G is (2R+1)^2 x M doubles: 0.6 MB with the defaults
+def _height_terms(a0: float, gamma: float, z0: float, r_c: float, r_g: float, z: float) -> HeightTerms:
+    st = _stencil(a0, gamma, r_c, r_g)
+    M = len(st.offsets)
+    cells = (2 * st.R + 1) ** 2
+    # entries are summed into each cell in the order of the near-set list (bincount is a
+    # sequential loop), so G does not depend on how the points are batched
+    G = np.bincount(st.near_cell, weights=st.near_dB * _profile(z, st.near_mz, a0, z0), minlength=cells * M)
+    f_n = _profile(z, st.offsets[:, 2], a0, z0)
+    f_0 = float(_profile(z, np.zeros(1), a0, z0)[0])
+    for a in (G, f_n):
+        a.flags.writeable = False
+    return HeightTerms(
+        z=z, G=G.reshape(cells, M), f_n=f_n, f_0=f_0, electron_free=f_0 == 0.0 and not np.any(f_n)
+    )
+
+
+def height_terms(model: Model, z: float) -> HeightTerms:
+    """G_n, f_0 and f_n for a site k at height z (nm), cached per (geometry, z)."""
+    return _height_terms(model.a0, model.gamma, model.z0, model.r_c, model.r_g, float(z))
+
+
+def _batch_terms(xy: np.ndarray, model: Model, st: Stencil, ht: HeightTerms):
+    """A_i, A_k, A_ik, C_ik, g_ik, W_ik for a batch of points (b, 2) at height ht.z: arrays (b, M)."""
     a0, l0, A0 = model.a0, model.l0, model.A0
     m = a0 * np.arange(-st.R, st.R + 1)
     X = np.exp(-((xy[:, 0:1] + m) ** 2) / l0**2)  # (b, 2R+1)
     Y = np.exp(-((xy[:, 1:2] + m) ** 2) / l0**2)
     XY = (X[:, :, None] * Y[:, None, :]).reshape(len(xy), -1)  # (b, (2R+1)^2)
-    A_k = A0 * st.f_0 * X[:, st.R] * Y[:, st.R]  # (b,)
-    A_i = A0 * st.f_n * XY[:, st.flat_n]  # (b, M)
+    A_k = A0 * ht.f_0 * X[:, st.R] * Y[:, st.R]  # (b,)
+    A_i = A0 * ht.f_n * XY[:, st.flat_n]  # (b, M)
     factor = mediated_factor(model)
     C = st.B + factor * A_i * A_k[:, None]
-    if factor == 0.0:
+    if factor == 0.0 or ht.electron_free:
         g = np.broadcast_to(80.0 * st.S1, C.shape)
         A_ik = np.zeros_like(C)
     else:
         delta = factor * (A_i - A_k[:, None])
-        cross = A0 * (XY @ st.G)  # sum over near set of dB_j A_j
+        cross = A0 * (XY @ ht.G)  # sum over near set of dB_j A_j
         S2 = hyperfine_square_sum(model)
         g = 80.0 * (st.S1 + 2.0 * delta * cross + delta * delta * (S2 - A_i * A_i - (A_k * A_k)[:, None]))
         A_ik = 2 * model.electron_sz * (A_i - A_k[:, None])
@@ -279,23 +333,89 @@ def _batch_terms(xy: np.ndarray, model: Model, st: Stencil):
     return A_i, A_k, A_ik, C, g, W
 
 
+def _points_3d(points) -> np.ndarray:
+    pts = np.asarray(points, dtype=float)
+    if pts.ndim == 1:
+        pts = pts[None, :]
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"points: expected an array (N, 3) of (x, y, z) in nm, got shape {np.shape(points)}")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("points: expected finite coordinates, got NaN or inf")
+    return pts
+
+
+def _rate_batches(pts: np.ndarray, model: Model, batch: int):
+    """Yield (indices, W (b, M)) for batches of at most ``batch`` points of one height each.
+
+    The points are grouped by their exact z (each group in its input order), so each
+    height's G is built once.
+    """
+    mediated_factor(model)  # validates omega_e before any work
+    st = stencil(model)
+    if len(pts) == 0:
+        return
+    heights, which = np.unique(pts[:, 2], return_inverse=True)
+    which = which.reshape(-1)
+    order = np.argsort(which, kind="stable")
+    groups = np.split(order, np.cumsum(np.bincount(which, minlength=len(heights)))[:-1])
+    for z, idx in zip(heights, groups, strict=True):
+        ht = height_terms(model, z)
+        for start in range(0, len(idx), batch):
+            sel = idx[start : start + batch]
+            yield sel, _batch_terms(pts[sel, :2], model, st, ht)[-1]
+
+
+def rates(points, model: Model, batch: int = 1024) -> np.ndarray:
+    """W_ik (1/s) of sites k at points (N, 3) in nm towards k + n: array (N, M).
+
+    Column j is the partner at offset ``stencil(model).offsets[j]`` (M = 256 with the
+    defaults). Any height z (not only multiples of a0): the rates of the infinite
+    crystal, MODEL.md 8a and 10. Working memory is bounded by ``batch`` points at a time;
+    the result itself is N x M doubles.
+    """
+    pts = _points_3d(points)
+    out = np.empty((len(pts), len(stencil(model).offsets)))
+    for sel, W in _rate_batches(pts, model, batch):
+        out[sel] = W
+    return out
+
+
+#: (3, 3) index into the six products xx, xy, yy, xz, yz, zz of Stencil.dxyz
+_SYM3 = np.array([[0, 1, 3], [1, 2, 4], [3, 4, 5]])
+
+
+def diffusion_tensor_3d(points, model: Model, batch: int = 1024) -> np.ndarray:
+    """D^ab = 1/2 sum_i W_ik Delta^a Delta^b, a, b in x, y, z, at points (N, 3) in nm: (N, 3, 3), nm^2/s.
+
+    At z = 0 the xy block is :func:`diffusion_tensor` and D^xz = D^yz = 0. Memory is
+    bounded by ``batch`` points at a time.
+
+    Not smooth in z near the mid-plane: at z = a0 n / 2 (n = 1 .. r_c) the partner
+    (0, 0, -n) sits at -z, has A_i = A_k (no Knight detuning) and dominates D^zz, in peaks
+    about 0.01 nm wide (at 0.2 T on the axis D^zz is 103 nm^2/s at z = 2 a0, 34 at 1.1 nm).
+    """
+    pts = _points_3d(points)
+    st = stencil(model)
+    out = np.empty((len(pts), 3, 3))
+    for sel, W in _rate_batches(pts, model, batch):
+        out[sel] = (0.5 * (W @ st.dxyz))[:, _SYM3]
+    return out
+
+
 def diffusion_tensor(points, model: Model, batch: int = 1024) -> np.ndarray:
-    """D^ab at points (N, 2) in nm: array (N, 2, 2) in nm^2/s.
+    """D^ab at points (N, 2) in nm (site k at z = 0): array (N, 2, 2) in nm^2/s.
 
     Memory is bounded by ``batch`` points at a time (about batch x 300 doubles).
     """
-    pts = np.ascontiguousarray(np.asarray(points, dtype=float).reshape(-1, 2))
-    mediated_factor(model)  # validates omega_e before any work
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
     st = stencil(model)
     out = np.empty((len(pts), 2, 2))
-    for start in range(0, len(pts), batch):
-        xy = pts[start : start + batch]
-        W = _batch_terms(xy, model, st)[-1]
+    for sel, W in _rate_batches(np.column_stack([pts, np.zeros(len(pts))]), model, batch):
         d = 0.5 * (W @ st.dxy)  # (b, 3): xx, xy, yy
-        out[start : start + batch, 0, 0] = d[:, 0]
-        out[start : start + batch, 0, 1] = d[:, 1]
-        out[start : start + batch, 1, 0] = d[:, 1]
-        out[start : start + batch, 1, 1] = d[:, 2]
+        out[sel, 0, 0] = d[:, 0]
+        out[sel, 0, 1] = d[:, 1]
+        out[sel, 1, 0] = d[:, 1]
+        out[sel, 1, 1] = d[:, 2]
     return out
 
 
@@ -320,10 +440,10 @@ def polar_components(points, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return Drr, Dtt
 
 
-def site_rates(x: float, y: float, model: Model) -> SiteRates:
-    """Every flip-flop partner of the site at (x, y, 0) with its rate W_ik (fast path)."""
+def site_rates(x: float, y: float, model: Model, z: float = 0.0) -> SiteRates:
+    """Every flip-flop partner of the site at (x, y, z) with its rate W_ik (fast path)."""
     st = stencil(model)
-    A_i, A_k, A_ik, C, g, W = _batch_terms(np.array([[x, y]], dtype=float), model, st)
+    A_i, A_k, A_ik, C, g, W = _batch_terms(np.array([[x, y]], dtype=float), model, st, height_terms(model, z))
     return SiteRates(
         offsets=st.offsets.copy(),
         delta=model.a0 * st.offsets.astype(float),
