@@ -71,18 +71,49 @@ class Model(_Section):
 
 
 class Initial(_Section):
-    """``[initial]``: u(x, y, 0) = exp(-(x^2 + y^2) / r0^2)."""
+    """``[initial]``: u(x, y, 0) = exp(-(x^2 + y^2) / r0^2), times a z-profile in 3D."""
 
     r0: float = Field(30.0, gt=0, description="initial polarisation width, nm")
+    profile: Literal["uniform", "pumped"] | None = Field(
+        None,
+        description="z-profile for layer and slab (MODEL.md 8a): 'uniform' in the dot layer (default) "
+        "or 'pumped', cos^2(pi z / z0); not for the disk",
+    )
+
+
+#: host crystal above and below the dot layer of a slab when domain.barrier is not given, nm
+DEFAULT_BARRIER = 10.0
 
 
 class Domain(_Section):
-    """``[domain]``: the disk and its boundary condition."""
+    """``[domain]``: the geometry (MODEL.md 8) and the boundary condition at its rim."""
 
     radius: float = Field(300.0, gt=0, description="disk radius R, nm")
     boundary: Literal["dirichlet", "zero_flux"] = Field(
         "dirichlet", description="u = 0 on r = R, or no flux through it"
     )
+    geometry: Literal["disk", "layer", "slab"] = Field(
+        "disk",
+        description="disk: the article's 2D model (columns); layer: the dot layer |z| <= z0/2 alone; "
+        "slab: the layer with domain.barrier nm of host crystal above and below",
+    )
+    barrier: float | None = Field(
+        None, gt=0, description=f"host crystal above and below the layer of a slab, nm (default {DEFAULT_BARRIER:g})"
+    )
+
+    @model_validator(mode="after")
+    def _barrier_only_for_slab(self) -> Domain:
+        if self.barrier is not None and self.geometry != "slab":
+            raise _cross("domain.barrier", f"no value unless domain.geometry = 'slab' (it is {self.geometry!r})", self.barrier)
+        return self
+
+    def half_height(self, z0: float) -> float:
+        """Z: the crystal spans |z| <= Z (nm); 0 for the disk, whose columns have no z."""
+        if self.geometry == "disk":
+            return 0.0
+        if self.geometry == "layer":
+            return z0 / 2
+        return z0 / 2 + (DEFAULT_BARRIER if self.barrier is None else self.barrier)
 
 
 class Mesh(_Section):
@@ -111,8 +142,13 @@ class Diffusion(_Section):
 
     source: Literal["constant", "lattice"] = Field("constant", description="constant D, or D(x, y) from lattice rates")
     constant: float = Field(6.93, gt=0, description="D when source = 'constant', nm^2/s")
-    form: Literal["paper", "conservative", "tensor"] = Field(
-        "paper", description="paper: D lap u; conservative: div(D grad u); tensor: div(D^ab grad u)"
+    form: Literal["paper", "conservative", "tensor", "master"] = Field(
+        "paper",
+        description="paper: D lap u; conservative: div(D grad u); tensor: div(D^ab grad u); "
+        "master: the lattice master equation (article eq 17) itself",
+    )
+    fold: bool = Field(
+        True, description="master: solve on the sites of one symmetry orbit (D4 about the axis, z -> -z)"
     )
     degree: int = Field(2, ge=1, le=3, description="Lagrange degree of the space D is interpolated into")
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
@@ -133,6 +169,14 @@ class Solver(_Section):
         2.0, ge=1, description="rebuild the AMG preconditioner when the TS shift changes by more than this factor"
     )
     ts_type: Literal["bdf", "rosw"] = Field("bdf", description="PETSc TS type")
+    pc_drop: float = Field(
+        0.05, ge=0, lt=1,
+        description="master: the AMG is built from K without couplings below this fraction of their row's "
+        "largest (row sums kept); 0 builds it from K itself",
+    )
+    max_memory_gb: float = Field(
+        8.0, gt=0, description="refuse a job whose estimated memory (all ranks together) exceeds this, GB"
+    )
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="PETSc options laid over the defaults (no leading '-')"
     )
@@ -175,9 +219,30 @@ class Config(_Section):
         R = self.domain.radius
         if self.initial.r0 >= R:
             raise _cross("initial.r0", f"less than domain.radius = {R}", self.initial.r0)
-        if self.mesh.h_max > R / 2:
+        master = self.diffusion.form == "master"
+        if master and self.diffusion.source != "lattice":
+            raise _cross(
+                "diffusion.source",
+                "'lattice' with diffusion.form = 'master' (the master equation needs the lattice rates)",
+                self.diffusion.source,
+            )
+        geometry = self.domain.geometry
+        if geometry == "disk" and self.initial.profile is not None:
+            raise _cross("initial.profile", "no value with domain.geometry = 'disk' (its columns have no z)", self.initial.profile)
+        if geometry != "disk" and not master:
+            raise _cross(
+                "diffusion.form",
+                f"'master' with domain.geometry = {geometry!r} (the 3D continuum model is not built yet)",
+                self.diffusion.form,
+            )
+        if not master and self.mesh.h_max > R / 2:  # a mesh check: the lattice has no mesh
             raise _cross("mesh.h_max", f"at most domain.radius / 2 = {R / 2}", self.mesh.h_max)
         return self
+
+    @property
+    def z_profile(self) -> str:
+        """The initial z-profile in effect: 'uniform' unless initial.profile says otherwise."""
+        return self.initial.profile or "uniform"
 
 
 # --- reading and error text -------------------------------------------------------------

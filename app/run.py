@@ -25,6 +25,7 @@ from petsc4py import PETSc  # noqa: F401  (initialised here, on every rank, coll
 
 from app import config as app_config
 from app import output
+from app.geometry import geometry_label
 from app.observables import decay_times
 
 
@@ -72,12 +73,21 @@ def prepare_output(directory: Path, comm) -> None:
         raise app_config.ConfigError(problem)
 
 
-def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict:
-    """Solve one configuration and write its overhauser.csv and run.json; returns the summary."""
+def make_problem(cfg: app_config.Config, comm=MPI.COMM_WORLD):
+    """The problem that solves ``cfg``: the lattice master equation, or the finite elements."""
+    if cfg.diffusion.form == "master":
+        from app.master import MasterProblem
+
+        return MasterProblem(cfg, comm)
     from app.problem import DiffusionProblem
 
+    return DiffusionProblem(cfg, comm)
+
+
+def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict:
+    """Solve one configuration and write its overhauser.csv and run.json; returns the summary."""
     t_start = time.perf_counter()
-    problem = DiffusionProblem(cfg, comm).setup()
+    problem = make_problem(cfg, comm).setup()
     result = problem.solve()
     wall_total = time.perf_counter() - t_start
     summary = {
@@ -85,6 +95,7 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
         "config": cfg.model_dump(mode="json"),
         "versions": output.versions(),
         "ranks": comm.size,
+        "geometry": geometry_label(cfg),
         "decay": decay_times(result.times, result.h),
         "solver": result.stats,
         "wall_total_s": wall_total,
@@ -133,6 +144,12 @@ def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
             if args.preset or args.quick:
                 raise UsageError("--preset and --quick make figures; they do not combine with --single or --field-cuts")
             cfg = app_config.load(args.config, args.overrides)
+        configs = [c for pr in presets for c in pr.configs] if figures_mode else [cfg]
+        for c in configs:
+            if c.diffusion.form == "master":  # size the lattice before anything is allocated
+                from app.master import check_budget
+
+                check_budget(c)
         out_dir = Path(args.out)
         prepare_output(out_dir, comm)
     except (UsageError, app_config.ConfigError) as exc:

@@ -65,6 +65,9 @@ class TimeStepper:
     mass_pattern:
         How M's nonzero pattern relates to K's (SAME for finite elements, SUBSET for a
         diagonal M).
+    K_pc:
+        Optional stand-in for K in the preconditioner, P = K_pc + shift M (a sparser
+        operator with the same action on smooth states, for a cheaper AMG); default K.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class TimeStepper:
         symmetric: bool = True,
         source: tuple[PETSc.Vec, Callable[[float], float]] | None = None,
         mass_pattern=PETSc.Mat.Structure.SAME_NONZERO_PATTERN,
+        K_pc: PETSc.Mat | None = None,
     ):
         self.comm = comm
         self.M, self.K, self.u, self.w = M, K, u, weight
@@ -86,8 +90,9 @@ class TimeStepper:
         self.symmetric = symmetric
         self.mass_pattern = mass_pattern
         self.b, self._source_time = source if source is not None else (None, None)
+        self.K_pc = K if K_pc is None else K_pc
         self.J = K.duplicate(copy=True)
-        self.P = K.duplicate(copy=True)
+        self.P = self.K_pc.duplicate(copy=True)
         self._shift = None
         self._pc_shift = None
         self.pc_builds = 0
@@ -156,7 +161,11 @@ class TimeStepper:
         q = self.solver.pc_rebuild_ratio
         s0 = self._pc_shift
         if s0 is None or not (1.0 / q <= shift / s0 <= q):
-            J.copy(P, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            if self.K_pc is self.K:
+                J.copy(P, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            else:
+                self.K_pc.copy(P, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+                P.axpy(shift, self.M, structure=self.mass_pattern)
             self._pc_shift = shift
             self.pc_builds += 1
         return True

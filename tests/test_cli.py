@@ -18,6 +18,8 @@ from app.output import read_csv
 pytestmark = pytest.mark.serial
 ROOT = Path(__file__).resolve().parents[1]
 
+MASTER = ["--set", "diffusion.form=master", "--set", "diffusion.source=lattice"]
+
 BAD = [
     (["--set", "model.foo=1"], "error: model.foo: unknown key 'foo' in [model]"),
     (["--set", "nosuch.key=1"], "error: nosuch: unknown section [nosuch]"),
@@ -29,7 +31,7 @@ BAD = [
     (["--set", "solver.t_end=[1, 2]"], "error: solver.t_end: expected a number, got [1, 2]"),
     (
         ["--set", "diffusion.form=weird"],
-        "error: diffusion.form: expected 'paper', 'conservative' or 'tensor', got 'weird'",
+        "error: diffusion.form: expected 'paper', 'conservative', 'tensor' or 'master', got 'weird'",
     ),
     (
         ["--set", "model.B0=0"],
@@ -39,6 +41,42 @@ BAD = [
     (["--set", "B0=2"], "error: --set: expected section.key=value, got 'B0=2'"),
     (["--config", "/nonexistent/x.toml"], "error: --config: expected an existing TOML file, got '/nonexistent/x.toml'"),
     (["--bogus"], "error: unrecognized arguments: --bogus"),
+    # the lattice master equation and its geometries
+    (
+        ["--set", "diffusion.form=master"],
+        "error: diffusion.source: expected 'lattice' with diffusion.form = 'master' "
+        "(the master equation needs the lattice rates), got 'constant'",
+    ),
+    (
+        ["--set", "domain.barrier=5"],
+        "error: domain.barrier: expected no value unless domain.geometry = 'slab' (it is 'disk'), got 5.0",
+    ),
+    (
+        ["--set", "domain.geometry=layer", "--set", "domain.barrier=5", *MASTER],
+        "error: domain.barrier: expected no value unless domain.geometry = 'slab' (it is 'layer'), got 5.0",
+    ),
+    (
+        ["--set", "domain.geometry=slab", "--set", "domain.barrier=0", *MASTER],
+        "error: domain.barrier: expected greater than 0, got 0",
+    ),
+    (
+        ["--set", "initial.profile=pumped"],
+        "error: initial.profile: expected no value with domain.geometry = 'disk' (its columns have no z), got 'pumped'",
+    ),
+    (
+        ["--set", "domain.geometry=slab", "--set", "initial.profile=flat", *MASTER],
+        "error: initial.profile: expected 'uniform' or 'pumped', got 'flat'",
+    ),
+    (
+        ["--set", "domain.geometry=layer"],
+        "error: diffusion.form: expected 'master' with domain.geometry = 'layer' "
+        "(the 3D continuum model is not built yet), got 'paper'",
+    ),
+    (
+        ["--set", "domain.geometry=slab", *MASTER],
+        "error: solver.max_memory_gb: expected at least the 75.8 GB this lattice needs "
+        "(3.02e+06 unknowns, 7.77e+08 nonzeros; reduce domain.radius or raise the budget), got 8",
+    ),
 ]
 
 

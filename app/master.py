@@ -1,0 +1,380 @@
+"""The lattice master equation (article eq 17, MODEL.md 8) as a distributed PETSc problem.
+
+    d u_k / dt = sum_i W_ik (u_i - u_k)
+
+on the columns of the disk (geometry ``disk``, MODEL.md 8b: the article's 2D reduction,
+with symmetrised column rates) or on the z-resolved lattice (``layer``, ``slab``,
+MODEL.md 8a: the rates of the infinite crystal, partners beyond the faces dropped).
+A partner outside the disk is held at u = 0 (``dirichlet``: a jump out is lost) or
+dropped (``zero_flux``).
+
+With L the rate operator and m the orbit sizes of the (folded) unknowns, m_k L_kj =
+m_j L_jk, so the stepper gets the symmetric pair M = diag(m) and K = -diag(m) L
+(positive semi-definite: CG with AMG), the same M u' + K u = 0 as the finite elements.
+h = sum_k m_k A_k u_k.
+
+Distributed like the finite-element problem: each rank owns a contiguous block of
+(folded) sites (:mod:`app.sites`), evaluates the rates of its own rows only, and
+assembles its rows of an MPIAIJ matrix from CSR (exact preallocation). The column
+symmetrisation needs the reverse rate w(k' -> k) of each pair: each rank evaluates the
+column rates at the partners of its own rows, where they are needed. No rank holds the
+whole lattice, and nothing is gathered. Units: nm, s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from app import lattice
+from app.config import Config, ConfigError
+from app.sites import Sites
+from app.stepper import Result, TimeStepper
+
+#: rows evaluated at a time (bounds the rate arrays: batch x 256 doubles, a few MB)
+BATCH = 4096
+#: peak bytes per nonzero of K, all ranks together: K and J = K + shift M (12 B each) and the
+#: transient COO/CSR arrays of the assembly; the AMG works on the far sparser K_pc. Measured:
+#: slab R = 40 nm, 1.42e7 nonzeros, 1.36 GB peak resident (docs/performance.md)
+BYTES_PER_NONZERO = 96
+#: bytes per unknown: the state, weights, the TS's work vectors (BDF3), positions
+BYTES_PER_UNKNOWN = 400
+
+
+def sites_of(config: Config) -> Sites:
+    m = config.model
+    return Sites.create(config.domain.radius, config.domain.half_height(m.z0), m.a0, config.diffusion.fold)
+
+
+# --- column rates (MODEL.md 8b) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnStencil:
+    """The column offsets c = (n_x, n_y) != 0 of the stencil, and how the rates fold onto them."""
+
+    offsets: np.ndarray  # (C, 2) integer
+    gather: np.ndarray  # (M, C) 0/1: W (b, M) @ gather = column rates (b, C)
+    reverse: np.ndarray  # (C,) index of -c
+
+
+def column_stencil(model) -> ColumnStencil:
+    off = lattice.stencil(model).offsets
+    xy = off[:, :2]
+    moving = np.any(xy != 0, axis=1)  # partners in the same column carry no net flux
+    cols, inv = np.unique(xy[moving], axis=0, return_inverse=True)
+    gather = np.zeros((len(off), len(cols)))
+    gather[np.nonzero(moving)[0], inv.ravel()] = 1.0
+    key = {tuple(c): i for i, c in enumerate(cols)}
+    reverse = np.array([key[(-c[0], -c[1])] for c in cols])
+    return ColumnStencil(cols, gather, reverse)
+
+
+def column_rates(xy: np.ndarray, model, cs: ColumnStencil | None = None) -> np.ndarray:
+    """w(k -> k + c) for columns at xy (N, 2) nm: the site at z = 0 to every site of column k + c."""
+    cs = cs or column_stencil(model)
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    out = np.empty((len(xy), len(cs.offsets)))
+    for s in range(0, len(xy), BATCH):
+        p = xy[s : s + BATCH]
+        W = lattice.rates(np.column_stack([p, np.zeros(len(p))]), model)
+        out[s : s + BATCH] = W @ cs.gather
+    return out
+
+
+# --- size and memory --------------------------------------------------------------------------
+
+
+def estimate(config: Config) -> dict:
+    """Unknowns, sites, nonzeros and memory (all ranks together) of a master-equation job."""
+    sites = sites_of(config)
+    if config.domain.geometry == "disk":
+        per_row = len(column_stencil(config.model).offsets) + 1
+    else:
+        per_row = len(lattice.stencil(config.model).offsets) + 1
+    n = sites.size
+    nonzeros = n * per_row
+    gb = (nonzeros * BYTES_PER_NONZERO + n * BYTES_PER_UNKNOWN) / 1e9
+    return {"unknowns": n, "sites": sites.full_size, "nonzeros_max": nonzeros, "memory_gb": gb}
+
+
+def check_budget(config: Config) -> dict:
+    """The estimate, or ConfigError (one line) above ``solver.max_memory_gb``."""
+    est = estimate(config)
+    limit = config.solver.max_memory_gb
+    if est["memory_gb"] > limit:
+        raise ConfigError(
+            f"solver.max_memory_gb: expected at least the {est['memory_gb']:.3g} GB this lattice needs "
+            f"({est['unknowns']:.3g} unknowns, {est['nonzeros_max']:.3g} nonzeros; "
+            f"reduce domain.radius or raise the budget), got {limit:g}"
+        )
+    return est
+
+
+# --- the problem ------------------------------------------------------------------------------
+
+
+class MasterProblem:
+    """Eq 17 on the lattice of ``config`` (``diffusion.form = 'master'``).
+
+    Pipeline (``setup``): sites -> operator (rates of this rank's rows, MPIAIJ) ->
+    initial state -> observables -> time stepper; then ``solve()`` as for the finite
+    elements, with the same output times, progress, statistics and Result.
+    """
+
+    def __init__(self, config: Config, comm: MPI.Comm = MPI.COMM_WORLD):
+        self.config = config
+        self.comm = comm
+        self.timings: dict[str, float] = {}
+        self._is_setup = False
+
+    def setup(self) -> MasterProblem:
+        self.estimate = check_budget(self.config)
+        for stage in (
+            self.create_sites,
+            self.create_operator,
+            self.create_initial,
+            self.create_observables,
+            self.create_time_stepper,
+        ):
+            t0 = time.perf_counter()
+            stage()
+            self.timings[stage.__name__.removeprefix("create_")] = time.perf_counter() - t0
+        self._is_setup = True
+        return self
+
+    def create_sites(self) -> None:
+        self.sites = sites_of(self.config)
+        self.lo, self.hi = self.sites.block(self.comm.rank, self.comm.size)
+        self.n = self.sites.positions(np.arange(self.lo, self.hi))  # (own, 3) integer
+        self.m = self.sites.orbit_size(self.n)
+        a0 = self.config.model.a0
+        self.xyz = a0 * self.n.astype(float)
+
+    # --- the operator ---------------------------------------------------------------------
+
+    def create_operator(self) -> None:
+        if self.config.domain.geometry == "disk":
+            rows, cols, vals = self._column_entries()
+        else:
+            rows, cols, vals = self._lattice_entries()
+        import scipy.sparse as sp
+
+        own = self.hi - self.lo
+        N = self.sites.size
+        # K = -diag(m) L: off-diagonal -m_k W, diagonal +m_k (sum of the rates out of k)
+        coo = sp.coo_matrix((vals, (rows, cols)), shape=(own, N))
+        csr = coo.tocsr()
+        csr.sum_duplicates()
+        csr.sort_indices()
+        ptr = csr.indptr.astype(PETSc.IntType)
+        idx = csr.indices.astype(PETSc.IntType)
+        K = PETSc.Mat().createAIJ(((own, N), (own, N)), csr=(ptr, idx, csr.data), comm=self.comm)
+        K.assemble()
+        ptr_m = np.arange(own + 1, dtype=PETSc.IntType)
+        idx_m = np.arange(self.lo, self.hi, dtype=PETSc.IntType)
+        M = PETSc.Mat().createAIJ(((own, N), (own, N)), csr=(ptr_m, idx_m, self.m.copy()), comm=self.comm)
+        M.assemble()
+        self.K, self.M = K, M
+        self.K_pc = self._sparsified(csr, self.config.solver.pc_drop)
+
+    def _sparsified(self, csr, drop: float):
+        """A sparser K for the AMG: couplings below ``drop`` x the row's largest dropped,
+        the pattern symmetrised, the diagonal set so that every row sum equals K's (the
+        lattice's loss), so it stays a symmetric M-matrix with K's action on smooth states."""
+        if drop <= 0:
+            return None
+        own, N = csr.shape
+        rows = np.repeat(np.arange(own), np.diff(csr.indptr))
+        off = csr.indices != rows + self.lo
+        big = np.zeros(own)
+        np.maximum.at(big, rows[off], np.abs(csr.data[off]))
+        keep = ~off | (np.abs(csr.data) >= drop * big[rows])  # the diagonal always
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=own))]).astype(PETSc.IntType)
+        Kd = PETSc.Mat().createAIJ(
+            ((own, N), (own, N)), csr=(ptr, csr.indices[keep].astype(PETSc.IntType), csr.data[keep]), comm=self.comm
+        )
+        Kd.assemble()
+        Kt = Kd.transpose(PETSc.Mat())  # a new matrix (without one, petsc4py transposes in place)
+        Kd.axpy(1.0, Kt, structure=PETSc.Mat.Structure.DIFFERENT_NONZERO_PATTERN)
+        Kd.scale(0.5)
+        Kt.destroy()
+        ones = self.K.createVecRight()
+        ones.set(1.0)
+        target, have = self.K.createVecLeft(), self.K.createVecLeft()
+        self.K.mult(ones, target)
+        Kd.mult(ones, have)
+        target.axpy(-1.0, have)  # the diagonal that gives K's row sums
+        Kd.setDiagonal(target, addv=PETSc.InsertMode.ADD_VALUES)
+        Kd.assemble()
+        return Kd
+
+    def _coo(self, k_local, j, w, loss):
+        """COO entries of K for rows k (local), partner indices j with rates w, and loss per row."""
+        m = self.m
+        out_rate = np.bincount(k_local, weights=w, minlength=len(m)) + loss
+        diag = np.arange(len(m))
+        rows = np.concatenate([k_local, diag])
+        cols = np.concatenate([j, diag + self.lo])
+        vals = np.concatenate([-m[k_local] * w, m * out_rate])
+        return rows, cols, vals
+
+    def _lattice_entries(self):
+        """Rows of the z-resolved lattice (8a): W_ik of the infinite crystal, faces cut."""
+        cfg = self.config
+        sites, model = self.sites, cfg.model
+        off = lattice.stencil(model).offsets
+        dirichlet = cfg.domain.boundary == "dirichlet"
+        ks, js, ws = [], [], []
+        loss = np.zeros(len(self.n))
+        self.rates_evaluated = len(self.n)
+        for s in range(0, len(self.n), BATCH):
+            n = self.n[s : s + BATCH]
+            W = lattice.rates(self.xyz[s : s + BATCH], model)  # (b, M)
+            q = (n[:, None, :] + off[None, :, :]).reshape(-1, 3)
+            w = W.ravel()
+            k = np.repeat(np.arange(s, s + len(n)), len(off))
+            faces = sites.within_faces(q)
+            inside = sites.inside(q)
+            coupled = faces & inside
+            if dirichlet:
+                lost = faces & ~inside
+                loss[s : s + len(n)] += np.bincount(k[lost] - s, weights=w[lost], minlength=len(n))
+            ks.append(k[coupled])
+            js.append(sites.index(q[coupled]))
+            ws.append(w[coupled])
+        return self._coo(np.concatenate(ks), np.concatenate(js), np.concatenate(ws), loss)
+
+    def _column_entries(self):
+        """Rows of the column model (8b): symmetrised column rates (w(k->k') + w(k'->k)) / 2."""
+        cfg = self.config
+        sites, model, a0 = self.sites, cfg.model, cfg.model.a0
+        cs = column_stencil(model)
+        c = cs.offsets
+        nxy = self.n[:, :2]
+        # every partner column of this rank's rows, and the rows themselves, once: the
+        # reverse rates are needed there
+        q = (nxy[:, None, :] + c[None, :, :]).reshape(-1, 2)
+        shift = sites.nmax + 8
+        span = 2 * shift + 1
+
+        def key(p):
+            return (p[:, 0] + shift) * span + (p[:, 1] + shift)
+
+        ukeys = np.unique(np.concatenate([key(q), key(nxy)]))
+        upos = np.stack([ukeys // span - shift, ukeys % span - shift], axis=1)
+        w_at = column_rates(a0 * upos.astype(float), model, cs)  # (U, C)
+        self.rates_evaluated = len(upos)
+        own_w = w_at[np.searchsorted(ukeys, key(nxy))]
+        where = np.searchsorted(ukeys, key(q))
+        forward = own_w.ravel()  # (own * C,)
+        reverse = w_at[where, np.tile(cs.reverse, len(nxy))]
+        w = 0.5 * (forward + reverse)
+        k = np.repeat(np.arange(len(nxy)), len(c))
+        qq = np.column_stack([q, np.zeros(len(q), dtype=np.int64)])
+        inside = sites.inside(qq)
+        loss = np.zeros(len(nxy))
+        if cfg.domain.boundary == "dirichlet":
+            loss = np.bincount(k[~inside], weights=w[~inside], minlength=len(nxy))
+        return self._coo(k[inside], sites.index(qq[inside]), w[inside], loss)
+
+    # --- state and observables ------------------------------------------------------------
+
+    def _vec(self, values: np.ndarray) -> PETSc.Vec:
+        v = self.K.createVecRight()
+        v.getArray()[:] = values
+        return v
+
+    def create_initial(self) -> None:
+        cfg = self.config
+        r2 = np.sum(self.xyz[:, :2] ** 2, axis=1)
+        u0 = np.exp(-r2 / cfg.initial.r0**2)
+        z, z0 = self.xyz[:, 2], cfg.model.z0
+        self.in_layer = np.abs(z) <= z0 / 2 + 1e-12
+        if cfg.domain.geometry != "disk":
+            u0 = np.where(self.in_layer, u0, 0.0)
+            if cfg.z_profile == "pumped":
+                u0 = u0 * np.cos(np.pi * z / z0) ** 2
+        self.u = self._vec(u0)
+
+    def create_observables(self) -> None:
+        cfg = self.config
+        r2 = np.sum(self.xyz[:, :2] ** 2, axis=1)
+        A = np.exp(-r2 / cfg.model.l0**2)
+        if cfg.domain.geometry != "disk":
+            z, z0 = self.xyz[:, 2], cfg.model.z0
+            A = np.where(self.in_layer, A * np.cos(np.pi * z / z0) ** 2, 0.0)
+        self.w = self._vec(self.m * A)
+        self.w_layer = self._vec(np.where(self.in_layer, self.m, 0.0))
+        self.w_host = self._vec(np.where(self.in_layer, 0.0, self.m))
+        self.total0 = self.integral()
+
+    def create_time_stepper(self) -> None:
+        self.stepper = TimeStepper(
+            self.comm, self.M, self.K, self.u, self.w, self.config.solver,
+            symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, K_pc=self.K_pc,
+        )  # fmt: skip
+        self.ts = self.stepper.ts
+        self.petsc_options = self.stepper.petsc_options
+
+    def overhauser(self, vec: PETSc.Vec | None = None) -> float:
+        """h = sum_k m_k A_k u_k / A0; collective."""
+        return self.w.dot(self.u if vec is None else vec)
+
+    def integral(self, vec: PETSc.Vec | None = None) -> float:
+        """Total polarisation sum_k m_k u_k; collective."""
+        v = self.u if vec is None else vec
+        return self.w_layer.dot(v) + self.w_host.dot(v)
+
+    def budget(self, vec: PETSc.Vec | None = None) -> tuple[float, float, float]:
+        """Shares of the initial polarisation in the layer, in the host crystal, and lost through the rim."""
+        v = self.u if vec is None else vec
+        layer, host = self.w_layer.dot(v) / self.total0, self.w_host.dot(v) / self.total0
+        return layer, host, 1.0 - layer - host
+
+    # --- time integration -----------------------------------------------------------------
+
+    def solve(
+        self, times=None, progress: bool | None = None, on_output: Callable | None = None, desc: str = "solve"
+    ) -> Result:
+        """Integrate to the last of ``times``; h(t)/h(0), the polarisation budget, statistics."""
+        if not self._is_setup:
+            self.setup()
+        times = self.config.solver.output_times() if times is None else times
+        if progress is None:
+            progress = self.config.output.progress
+        shares = []
+
+        def callback(t, vec):
+            shares.append(self.budget(vec))
+            if on_output is not None:
+                on_output(t, vec)
+
+        result = self.stepper.solve(times, progress=progress, on_output=callback, desc=desc)
+        info = self.K.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)
+        shares = np.array(shares)
+        result.stats.update(
+            {
+                "wall_setup_s": dict(self.timings),
+                "unknowns": int(self.sites.size),
+                "sites": int(self.sites.full_size),
+                "folded": bool(self.sites.fold),
+                "nonzeros": int(info["nz_used"]),
+                "estimate": self.estimate,
+                "budget": {
+                    "t_s": result.times,
+                    "layer": shares[:, 0],
+                    "host": shares[:, 1],
+                    "lost_through_rim": shares[:, 2],
+                },
+            }
+        )
+        return result
+
+
+__all__ = ["MasterProblem", "check_budget", "column_rates", "column_stencil", "estimate"]
