@@ -48,13 +48,14 @@ class FigureSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["field", "decay"]
+    kind: Literal["field", "decay", "validation"]
     title: str
     article: str = ""
     animate: list[str] = []
     fit: str | None = None
     fit_window: tuple[float, float] = (0.05, 0.95)
     surface_scale: Literal["linear", "log"] = "linear"
+    window: tuple[float, float] = (0.1, 3000.0)  # validation: where max |h - h_ref| is taken, s
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Preset:
     base: dict
     curves: list[tuple[str, dict]]
     configs: list[app_config.Config] = field(default_factory=list)
+    extras: list[dict] = field(default_factory=list)  # validation: group and reference of each curve
 
 
 def preset_names() -> list[str]:
@@ -90,20 +92,30 @@ def load_preset(name: str) -> Preset:
         err = exc.errors(include_url=False)[0]
         key = ".".join(str(p) for p in err["loc"])
         raise app_config.ConfigError(f"{where}: figure.{key}: {err['msg']}") from None
-    curves = []
+    curves, extras = [], []
     for i, c in enumerate(data.get("curve", [])):
         c = dict(c)
         label = c.pop("label", None)
         if not isinstance(label, str) or not label:
             raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label, got {label!r}")
+        extra = {"group": c.pop("group", None), "reference": c.pop("reference", False)}
+        if spec.kind == "validation" and not isinstance(extra["group"], str):
+            raise app_config.ConfigError(f"{where}: curve {label!r}: expected a group, got {extra['group']!r}")
         curves.append((label, c))
+        extras.append(extra)
     if not curves:
         raise app_config.ConfigError(f"{where}: expected at least one [[curve]]")
     labels = [lab for lab, _ in curves]
     for lab in [*spec.animate, *([spec.fit] if spec.fit else [])]:
         if lab not in labels:
             raise app_config.ConfigError(f"{where}: figure refers to curve {lab!r}, not one of {labels}")
-    return Preset(path.stem, spec, data.get("config", {}), curves)
+    if spec.kind == "validation":
+        groups = {e["group"] for e in extras}
+        for g in groups:
+            n = sum(1 for e in extras if e["group"] == g and e["reference"] is True)
+            if n != 1:
+                raise app_config.ConfigError(f"{where}: group {g!r}: expected one curve with reference = true, got {n}")
+    return Preset(path.stem, spec, data.get("config", {}), curves, extras=extras)
 
 
 def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Preset:
@@ -359,7 +371,9 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
 
 def run_preset(preset: Preset, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> dict:
     t0 = time.perf_counter()
-    run = run_field if preset.spec.kind == "field" else run_decay
+    from app.validation import run_validation
+
+    run = {"field": run_field, "decay": run_decay, "validation": run_validation}[preset.spec.kind]
     info = run(preset, out, comm, quick)
     info.update(name=preset.name, title=preset.spec.title, kind=preset.spec.kind, article=preset.spec.article,
                 wall_s=time.perf_counter() - t0, quick=quick, ranks=comm.size)  # fmt: skip
@@ -371,6 +385,9 @@ def one_line(info: dict) -> str:
     if info["kind"] == "field":
         f = info["field"]
         what = f"D centre {f['D_centre']:.3g}, min {f['D_min']:.3g}, far {f['D_far']:.3g} nm^2/s"
+    elif info["kind"] == "validation":
+        worst = max((c for c in info["curves"] if not c["reference"]), key=lambda c: c["max_abs_dh"], default=None)
+        what = f"{len(info['curves'])} curves" + (f"; largest max|dh| {worst['max_abs_dh']:.3f} ({worst['label']})" if worst else "")
     else:
         what = "; ".join(f"{c['label']}: t_1/2 = {c['t_half_s']:.3g} s" for c in info["curves"])
         if "fit" in info:
@@ -411,7 +428,11 @@ def summary_markdown(figures: list[dict]) -> str:
         if f.get("article"):
             lines += [f"Article: {f['article']}.", ""]
         lines += [f"![{f['name']}]({img})" for img in f.get("images", [])] + [""]
-        if f["kind"] == "field":
+        if f["kind"] == "validation":
+            from app.validation import summary_lines
+
+            lines += summary_lines(f)
+        elif f["kind"] == "field":
             fd = f["field"]
             lines += [
                 "| D at the centre | smallest D | at r (x axis) | D at r = 150 nm | bulk | mean D^rr/D^tt for r <= l0 (x axis) |",

@@ -76,3 +76,43 @@ def decays(columns: dict, path: str | Path, title: str, extra: dict | None = Non
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower left")
     save(fig, path)
+
+
+def validation(columns: dict, rows: list[dict], path: str | Path, title: str, window) -> None:
+    """One panel per group: the lattice reference solid black, the others coloured, with
+    max |h - h_lattice| over the window in the legend."""
+    t = columns["t_s"]
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    ncol = min(4, len(groups))
+    nrow = -(-len(groups) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), sharex=True, sharey=True, squeeze=False)
+    styles = {"paper": dict(color="tab:red", ls="--"), "conservative": dict(color="tab:orange", ls="-."),
+              "tensor": dict(color="tab:blue", ls="-")}  # fmt: skip
+    geo = {"layer": dict(color="tab:green", ls="-"), "slab": dict(color="tab:purple", ls="-")}
+    for ax, group in zip(axes.ravel(), groups, strict=False):
+        for r in (r for r in rows if r["group"] == group):
+            h = columns[r["label"]]
+            name = r["label"].split(": ", 1)[-1]
+            if r["reference"]:
+                style, text = dict(color="k", lw=2.6), f"{name} (reference)"
+            else:
+                style = dict(styles.get(r["form"], geo.get(r["geometry"].split(",")[0], {})), lw=1.6)
+                if "pumped" in r["geometry"]:
+                    style["ls"] = ":"
+                text = f"{name}: max|dh| = {r['max_abs_dh']:.3f}"
+            ax.plot(t[1:], h[1:], label=text, **style)
+        ax.axvspan(window[0], window[1], color="0.95", zorder=0)
+        ax.set_xscale("log")
+        ax.set_xlim(t[1], t[-1])
+        ax.set_ylim(0, 1.02)
+        ax.set_title(group, fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower left")
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("time t (s)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("h(t) / h(0)")
+    fig.suptitle(title)
+    save(fig, path)
