@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app import config as app_config
 from app import output
+from app.geometry import geometry_label
 from app.observables import decay_times, exact_constant_d
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -56,6 +57,7 @@ class FigureSpec(BaseModel):
     fit_window: tuple[float, float] = (0.05, 0.95)
     surface_scale: Literal["linear", "log"] = "linear"
     window: tuple[float, float] = (0.1, 3000.0)  # validation: where max |h - h_ref| is taken, s
+    compare_form: str | None = None  # decay: every curve also solved with this form, drawn thin dashed
 
 
 @dataclass
@@ -298,6 +300,7 @@ def fit_deff(times, h, window, cfg: app_config.Config, comm, mesh) -> dict:
 
 def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
     from app.problem import DiffusionProblem
+    from app.run import make_problem
 
     d = out / preset.name
     columns: dict[str, np.ndarray] = {}
@@ -305,8 +308,10 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
     fit = None
     for (label, _), cfg in zip(preset.curves, preset.configs, strict=True):
         t0 = time.perf_counter()
-        problem = DiffusionProblem(cfg, comm).setup()
-        recorder = _Recorder(problem, d / f"{preset.name}_{slug(label)}") if label in preset.spec.animate else None
+        problem = make_problem(cfg, comm).setup()
+        lattice_run = cfg.diffusion.form == "master"  # no mesh: no animation, no constant-D fit
+        animate = label in preset.spec.animate and not lattice_run
+        recorder = _Recorder(problem, d / f"{preset.name}_{slug(label)}") if animate else None
         try:
             res = problem.solve(on_output=recorder, desc=label)
         finally:
@@ -315,16 +320,29 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         columns.setdefault("t_s", res.times)
         columns[label] = res.h
         times = decay_times(res.times, res.h)
-        entry = {"label": label, **times, "wall_s": time.perf_counter() - t0}
+        entry = {"label": label, "form": cfg.diffusion.form, **times}
+        other = preset.spec.compare_form
+        if other and other != cfg.diffusion.form:  # the article's form beside the validated one
+            alt = cfg.model_copy(deep=True)
+            alt.diffusion.form = other
+            h_alt = DiffusionProblem(alt, comm).solve(desc=f"{label} [{other}]").h
+            columns[f"{label} [{other}]"] = h_alt
+            alt_times = decay_times(res.times, h_alt)
+            entry.update({"compare_form": other, "t_half_compare_s": alt_times["t_half_s"],
+                          "t_1e_compare_s": alt_times["t_1e_s"]})  # fmt: skip
+        entry["wall_s"] = time.perf_counter() - t0
         lf = getattr(problem, "lattice_field", None)
         record = {
             "label": label,
+            "geometry": geometry_label(cfg),
             "config": cfg.model_dump(mode="json"),
             "decay": times,
             "solver": res.stats,
             "lattice_field_cache": comm.allgather(lf.cache) if lf is not None else None,
         }
-        if label == preset.spec.fit:
+        if label == preset.spec.fit and lattice_run:
+            say(comm, f"{preset.name}: the constant-D fit needs a mesh; not made for the lattice master equation")
+        elif label == preset.spec.fit:
             fit = fit_deff(res.times, res.h, preset.spec.fit_window, cfg, comm,
                            (problem.mesh, problem.cell_tags, problem.facet_tags))  # fmt: skip
             entry["D_eff_fe"] = fit["D_eff_fe"]
@@ -442,8 +460,16 @@ def summary_markdown(figures: list[dict]) -> str:
                 "",
             ]
         else:
-            lines += ["| curve | t_1/2 (s) | t_1/e (s) |", "|---|---|---|"]
-            lines += [f"| {c['label']} | {_fmt(c['t_half_s'])} | {_fmt(c['t_1e_s'])} |" for c in f["curves"]]
+            other = next((c["compare_form"] for c in f["curves"] if c.get("compare_form")), None)
+            if other:
+                lines += [f"| curve | form | t_1/2 (s) | t_1/e (s) | t_1/2, {other} form (s) | t_1/e, {other} form (s) |",
+                          "|---|---|---|---|---|---|"]  # fmt: skip
+                lines += [f"| {c['label']} | {c.get('form', '')} | {_fmt(c['t_half_s'])} | {_fmt(c['t_1e_s'])} "
+                          f"| {_fmt(c.get('t_half_compare_s'))} | {_fmt(c.get('t_1e_compare_s'))} |"
+                          for c in f["curves"]]  # fmt: skip
+            else:
+                lines += ["| curve | t_1/2 (s) | t_1/e (s) |", "|---|---|---|"]
+                lines += [f"| {c['label']} | {_fmt(c['t_half_s'])} | {_fmt(c['t_1e_s'])} |" for c in f["curves"]]
             lines.append("")
             if "fit" in f:
                 fit = f["fit"]

@@ -47,7 +47,8 @@ def decays(columns: dict, path: str | Path, title: str, extra: dict | None = Non
     from app.observables import crossing_time
 
     t = columns["t_s"]
-    labels = [k for k in columns if k != "t_s"]
+    compare = {k.rsplit(" [", 1)[0]: k for k in columns if k.endswith("]") and " [" in k}
+    labels = [k for k in columns if k != "t_s" and k not in compare.values()]
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     cmap = plt.get_cmap("viridis")
     forms = {"paper": "-", "conservative": "--", "tensor": "-."}
@@ -63,6 +64,11 @@ def decays(columns: dict, path: str | Path, title: str, extra: dict | None = Non
         ax.plot(t[1:], h[1:], label=f"{label}  (t$_{{1/2}}$ = {th:.3g} s)" if np.isfinite(th) else label, **style)
         if np.isfinite(th):
             ax.plot([th], [0.5], "o", color=style["color"], ms=4)
+        if label in compare:  # the article's form: thin dashed, same colour
+            ax.plot(t[1:], columns[compare[label]][1:], color=style["color"], ls="--", lw=0.9)
+    if compare:
+        form = next(iter(compare.values())).rsplit(" [", 1)[1].rstrip("]")
+        ax.plot([], [], color="0.3", ls="--", lw=0.9, label=f"thin dashed: the same with the article's {form} form")
     for label, (h, style) in (extra or {}).items():
         ax.plot(t[1:], h[1:], label=label, **style)
     if window is not None:
