@@ -31,7 +31,7 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app import lattice
+from app import lattice, operator_cache
 from app.config import Config, ConfigError
 from app.sites import Sites
 from app.stepper import Result, TimeStepper
@@ -44,6 +44,20 @@ BATCH = 4096
 BYTES_PER_NONZERO = 96
 #: bytes per unknown: the state, weights, the TS's work vectors (BDF3), positions
 BYTES_PER_UNKNOWN = 400
+
+
+def operator_key(config: Config) -> dict:
+    """Every parameter that changes K (the operator cache's key)."""
+    d = config.domain
+    return {
+        "operator_version": operator_cache.OPERATOR_VERSION,
+        "model": config.model.model_dump(mode="json"),
+        "geometry": d.geometry,
+        "radius": d.radius,
+        "half_height": d.half_height(config.model.z0),
+        "boundary": d.boundary,
+        "fold": config.diffusion.fold,
+    }
 
 
 def sites_of(config: Config) -> Sites:
@@ -159,45 +173,63 @@ class MasterProblem:
     # --- the operator ---------------------------------------------------------------------
 
     def create_operator(self) -> None:
+        """K (from the cache, or from the rates of this rank's rows), M and the AMG's K_pc."""
+        cfg = self.config
+        own, N = self.hi - self.lo, self.sites.size
+        sizes = ((own, N), (own, N))
+        self.cache = "off"
+        entry = None
+        if cfg.diffusion.cache:
+            key = operator_key(cfg)
+            entry = operator_cache.entry_dir(cfg.diffusion.cache, key)
+            self.cache = self.comm.bcast(operator_cache.status(entry, key) if self.comm.rank == 0 else None, root=0)
+            if self.cache in ("stale", "corrupt") and self.comm.rank == 0:
+                print(f"lattice operator cache {entry} is {self.cache}: rebuilt and rewritten", flush=True)
+        self.rates_evaluated = 0
+        if self.cache == "hit":
+            K = operator_cache.load(entry, sizes, self.comm)
+            ptr, idx, data = K.getValuesCSR()
+        else:
+            ptr, idx, data = self._assemble_rows()
+            K = PETSc.Mat().createAIJ(sizes, csr=(ptr, idx, data), comm=self.comm)
+            K.assemble()
+            if entry is not None:
+                operator_cache.save(entry, key, K, self.comm)
+        ptr_m = np.arange(own + 1, dtype=PETSc.IntType)
+        idx_m = np.arange(self.lo, self.hi, dtype=PETSc.IntType)
+        M = PETSc.Mat().createAIJ(sizes, csr=(ptr_m, idx_m, self.m.copy()), comm=self.comm)
+        M.assemble()
+        self.K, self.M = K, M
+        self.K_pc = self._sparsified(ptr, idx, data, cfg.solver.pc_drop)
+
+    def _assemble_rows(self):
+        """CSR (indptr, global columns, values) of this rank's rows of K = -diag(m) L."""
         if self.config.domain.geometry == "disk":
             rows, cols, vals = self._column_entries()
         else:
             rows, cols, vals = self._lattice_entries()
         import scipy.sparse as sp
 
-        own = self.hi - self.lo
-        N = self.sites.size
-        # K = -diag(m) L: off-diagonal -m_k W, diagonal +m_k (sum of the rates out of k)
-        coo = sp.coo_matrix((vals, (rows, cols)), shape=(own, N))
-        csr = coo.tocsr()
+        csr = sp.coo_matrix((vals, (rows, cols)), shape=(self.hi - self.lo, self.sites.size)).tocsr()
         csr.sum_duplicates()
         csr.sort_indices()
-        ptr = csr.indptr.astype(PETSc.IntType)
-        idx = csr.indices.astype(PETSc.IntType)
-        K = PETSc.Mat().createAIJ(((own, N), (own, N)), csr=(ptr, idx, csr.data), comm=self.comm)
-        K.assemble()
-        ptr_m = np.arange(own + 1, dtype=PETSc.IntType)
-        idx_m = np.arange(self.lo, self.hi, dtype=PETSc.IntType)
-        M = PETSc.Mat().createAIJ(((own, N), (own, N)), csr=(ptr_m, idx_m, self.m.copy()), comm=self.comm)
-        M.assemble()
-        self.K, self.M = K, M
-        self.K_pc = self._sparsified(csr, self.config.solver.pc_drop)
+        return csr.indptr.astype(PETSc.IntType), csr.indices.astype(PETSc.IntType), csr.data
 
-    def _sparsified(self, csr, drop: float):
+    def _sparsified(self, indptr, indices, data, drop: float):
         """A sparser K for the AMG: couplings below ``drop`` x the row's largest dropped,
         the pattern symmetrised, the diagonal set so that every row sum equals K's (the
         lattice's loss), so it stays a symmetric M-matrix with K's action on smooth states."""
         if drop <= 0:
             return None
-        own, N = csr.shape
-        rows = np.repeat(np.arange(own), np.diff(csr.indptr))
-        off = csr.indices != rows + self.lo
+        own, N = self.hi - self.lo, self.sites.size
+        rows = np.repeat(np.arange(own), np.diff(indptr))
+        off = indices != rows + self.lo
         big = np.zeros(own)
-        np.maximum.at(big, rows[off], np.abs(csr.data[off]))
-        keep = ~off | (np.abs(csr.data) >= drop * big[rows])  # the diagonal always
+        np.maximum.at(big, rows[off], np.abs(data[off]))
+        keep = ~off | (np.abs(data) >= drop * big[rows])  # the diagonal always
         ptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=own))]).astype(PETSc.IntType)
         Kd = PETSc.Mat().createAIJ(
-            ((own, N), (own, N)), csr=(ptr, csr.indices[keep].astype(PETSc.IntType), csr.data[keep]), comm=self.comm
+            ((own, N), (own, N)), csr=(ptr, indices[keep].astype(PETSc.IntType), data[keep]), comm=self.comm
         )
         Kd.assemble()
         Kt = Kd.transpose(PETSc.Mat())  # a new matrix (without one, petsc4py transposes in place)
@@ -364,6 +396,8 @@ class MasterProblem:
                 "unknowns": int(self.sites.size),
                 "sites": int(self.sites.full_size),
                 "folded": bool(self.sites.fold),
+                "operator_cache": self.cache,
+                "rates_evaluated": int(self.comm.allreduce(self.rates_evaluated)),
                 "nonzeros": int(info["nz_used"]),
                 "estimate": self.estimate,
                 "budget": {

@@ -28,7 +28,7 @@ def small(geometry: str, **sections):
         "model": {"z0": 2.0, "l0": 1.5, "B0": 0.2},
         "initial": {"r0": 1.5},
         "domain": {"radius": 2.5, "geometry": geometry},
-        "diffusion": {"form": "master", "source": "lattice"},
+        "diffusion": {"form": "master", "source": "lattice", "cache": ""},
         "solver": {"t_end": 10.0, "t_first": 0.01, "outputs_per_decade": 1},
         "output": {"progress": False},
     }
@@ -154,7 +154,7 @@ def test_singlet_disk_follows_the_exact_constant_d_decay():
     cfg = build(
         model={"electron_sz": 0.0},
         domain={"radius": 150.0},
-        diffusion={"form": "master", "source": "lattice"},
+        diffusion={"form": "master", "source": "lattice", "cache": ""},
         solver={"t_end": 300.0, "t_first": 1.0, "outputs_per_decade": 4, "rtol": 1e-6},
         output={"progress": False},
     )
@@ -172,7 +172,7 @@ def test_singlet_layer_is_within_two_percent_of_the_singlet_disk():
     common = {
         "model": {"electron_sz": 0.0, "l0": 10.0},
         "initial": {"r0": 10.0},
-        "diffusion": {"form": "master", "source": "lattice"},
+        "diffusion": {"form": "master", "source": "lattice", "cache": ""},
         "solver": {"t_end": 300.0, "t_first": 0.1, "outputs_per_decade": 20, "rtol": 1e-6},
         "output": {"progress": False},
     }

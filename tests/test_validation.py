@@ -20,7 +20,7 @@ title = "small validation"
 window = [0.01, 100.0]
 
 [config]
-diffusion = { source = "lattice" }
+diffusion = { source = "lattice", cache = "" }
 domain = { radius = 8.0 }
 model = { l0 = 3.0, z0 = 2.0 }
 initial = { r0 = 3.0 }
