@@ -89,12 +89,20 @@ def column_stencil(model) -> ColumnStencil:
     return ColumnStencil(cols, gather, reverse)
 
 
-def column_rates(xy: np.ndarray, model, cs: ColumnStencil | None = None) -> np.ndarray:
+def batches(n: int, bar=None):
+    """Start indices of the batches of ``n`` rows, advancing a progress bar if given."""
+    for s in range(0, n, BATCH):
+        yield s
+        if bar is not None:
+            bar.update(min(BATCH, n - s))
+
+
+def column_rates(xy: np.ndarray, model, cs: ColumnStencil | None = None, bar=None) -> np.ndarray:
     """w(k -> k + c) for columns at xy (N, 2) nm: the site at z = 0 to every site of column k + c."""
     cs = cs or column_stencil(model)
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     out = np.empty((len(xy), len(cs.offsets)))
-    for s in range(0, len(xy), BATCH):
+    for s in batches(len(xy), bar):
         p = xy[s : s + BATCH]
         W = lattice.rates(np.column_stack([p, np.zeros(len(p))]), model)
         out[s : s + BATCH] = W @ cs.gather
@@ -246,6 +254,14 @@ class MasterProblem:
         Kd.assemble()
         return Kd
 
+    def _bar(self, n: int):
+        """A progress bar for rank 0's rate evaluation, when it is long enough to watch."""
+        if not (self.config.output.progress and self.comm.rank == 0 and n > 8 * BATCH):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=n, unit="site", desc="lattice rates (rank 0)", leave=False, dynamic_ncols=True)
+
     def _coo(self, k_local, j, w, loss):
         """COO entries of K for rows k (local), partner indices j with rates w, and loss per row."""
         m = self.m
@@ -265,7 +281,8 @@ class MasterProblem:
         ks, js, ws = [], [], []
         loss = np.zeros(len(self.n))
         self.rates_evaluated = len(self.n)
-        for s in range(0, len(self.n), BATCH):
+        bar = self._bar(len(self.n))
+        for s in batches(len(self.n), bar):
             n = self.n[s : s + BATCH]
             W = lattice.rates(self.xyz[s : s + BATCH], model)  # (b, M)
             q = (n[:, None, :] + off[None, :, :]).reshape(-1, 3)
@@ -280,6 +297,8 @@ class MasterProblem:
             ks.append(k[coupled])
             js.append(sites.index(q[coupled]))
             ws.append(w[coupled])
+        if bar is not None:
+            bar.close()
         return self._coo(np.concatenate(ks), np.concatenate(js), np.concatenate(ws), loss)
 
     def _column_entries(self):
@@ -300,7 +319,10 @@ class MasterProblem:
 
         ukeys = np.unique(np.concatenate([key(q), key(nxy)]))
         upos = np.stack([ukeys // span - shift, ukeys % span - shift], axis=1)
-        w_at = column_rates(a0 * upos.astype(float), model, cs)  # (U, C)
+        bar = self._bar(len(upos))
+        w_at = column_rates(a0 * upos.astype(float), model, cs, bar)  # (U, C)
+        if bar is not None:
+            bar.close()
         self.rates_evaluated = len(upos)
         own_w = w_at[np.searchsorted(ukeys, key(nxy))]
         where = np.searchsorted(ukeys, key(q))
