@@ -228,7 +228,9 @@ class Config(_Section):
             )
         geometry = self.domain.geometry
         if geometry == "disk" and self.initial.profile is not None:
-            raise _cross("initial.profile", "no value with domain.geometry = 'disk' (its columns have no z)", self.initial.profile)
+            raise _cross(
+                "initial.profile", "no value with domain.geometry = 'disk' (its columns have no z)", self.initial.profile
+            )
         if geometry != "disk" and not master:
             raise _cross(
                 "diffusion.form",

@@ -405,7 +405,9 @@ def one_line(info: dict) -> str:
         what = f"D centre {f['D_centre']:.3g}, min {f['D_min']:.3g}, far {f['D_far']:.3g} nm^2/s"
     elif info["kind"] == "validation":
         worst = max((c for c in info["curves"] if not c["reference"]), key=lambda c: c["max_abs_dh"], default=None)
-        what = f"{len(info['curves'])} curves" + (f"; largest max|dh| {worst['max_abs_dh']:.3f} ({worst['label']})" if worst else "")
+        what = f"{len(info['curves'])} curves"
+        if worst:
+            what += f"; largest max|dh| {worst['max_abs_dh']:.3f} ({worst['label']})"
     else:
         what = "; ".join(f"{c['label']}: t_1/2 = {c['t_half_s']:.3g} s" for c in info["curves"])
         if "fit" in info:

@@ -23,7 +23,6 @@ whole lattice, and nothing is gathered. Units: nm, s.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ from petsc4py import PETSc
 
 from app import lattice, operator_cache
 from app.config import Config, ConfigError
+from app.pipeline import run_stages
 from app.sites import Sites
 from app.stepper import Result, TimeStepper
 
@@ -157,16 +157,16 @@ class MasterProblem:
 
     def setup(self) -> MasterProblem:
         self.estimate = check_budget(self.config)
-        for stage in (
-            self.create_sites,
-            self.create_operator,
-            self.create_initial,
-            self.create_observables,
-            self.create_time_stepper,
-        ):
-            t0 = time.perf_counter()
-            stage()
-            self.timings[stage.__name__.removeprefix("create_")] = time.perf_counter() - t0
+        run_stages(
+            (
+                self.create_sites,
+                self.create_operator,
+                self.create_initial,
+                self.create_observables,
+                self.create_time_stepper,
+            ),
+            self.timings,
+        )
         self._is_setup = True
         return self
 

@@ -18,7 +18,6 @@ M u' + K u = s(t) b (a source only for manufactured solutions).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -32,6 +31,7 @@ from petsc4py import PETSc
 from app import mesh as app_mesh
 from app.config import Config
 from app.observables import hyperfine_profile
+from app.pipeline import run_stages
 from app.stepper import Result, TimeStepper
 
 __all__ = ["DiffusionProblem", "Result", "assemble_vector"]
@@ -99,17 +99,17 @@ class DiffusionProblem:
     # --- pipeline -----------------------------------------------------------------------
 
     def setup(self) -> DiffusionProblem:
-        for stage in (
-            self.create_mesh,
-            self.create_spaces,
-            self.create_diffusion,
-            self.create_forms,
-            self.create_observables,
-            self.create_time_stepper,
-        ):
-            t0 = time.perf_counter()
-            stage()
-            self.timings[stage.__name__.removeprefix("create_")] = time.perf_counter() - t0
+        run_stages(
+            (
+                self.create_mesh,
+                self.create_spaces,
+                self.create_diffusion,
+                self.create_forms,
+                self.create_observables,
+                self.create_time_stepper,
+            ),
+            self.timings,
+        )
         self._is_setup = True
         return self
 

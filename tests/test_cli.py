@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import jobs
+import numpy as np
 import pytest
 
 from app import config as app_config

@@ -6,6 +6,8 @@ few planes) and a small l0 so that the electron terms matter on a few nm.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -242,6 +244,6 @@ def test_each_rank_owns_a_contiguous_block_and_they_cover_the_lattice():
     p = MasterProblem(cfg, COMM).setup()
     blocks = COMM.allgather((p.lo, p.hi))
     assert blocks[0][0] == 0 and blocks[-1][1] == p.sites.size
-    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+    assert all(a[1] == b[0] for a, b in pairwise(blocks))
     lo, hi = p.K.getOwnershipRange()
     assert (lo, hi) == (p.lo, p.hi)

@@ -10,12 +10,12 @@ from pathlib import Path
 import jobs
 import numpy as np
 import pytest
+from conftest import COMM
 
 from app import operator_cache
 from app.config import build
 from app.master import MasterProblem, operator_key
 from app.output import read_csv
-from conftest import COMM
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import COMM
 
 from app import figures
 from app.config import ConfigError
 from app.output import read_csv
 from app.validation import metrics
-from conftest import COMM
 
 SMALL = """
 [figure]
