@@ -6,7 +6,7 @@ ARGS ?=
 # the whole suite once serially, then again on two ranks
 PYTEST := python3 -m pytest
 
-.PHONY: run test test-sandbox test-serial test-mpi bench gallery
+.PHONY: run test test-sandbox test-serial test-mpi bench bench-master gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
@@ -25,6 +25,9 @@ test-mpi:
 
 bench:
 	$(FENICSX) python3 benchmarks/solver.py
+
+bench-master:
+	$(FENICSX) mpirun -n $(NP) python3 benchmarks/master.py $(ARGS)
 
 gallery:
 	$(FENICSX) python3 scripts/update_gallery.py
