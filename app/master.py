@@ -36,6 +36,18 @@ from app.pipeline import run_stages
 from app.sites import Sites
 from app.stepper import Result, TimeStepper
 
+#: BoomerAMG for the lattice: HMIS coarsening, extended+i interpolation with at most two
+#: weights and aggressive coarsening on the first level keep the hierarchy small for
+#: operators whose rows couple many partners of similar strength (the electron-mediated
+#: rates near the dot). Measured, 2 ranks: layer R = 30 nm at 20 mT 31.1 -> 10.7 s, disk
+#: R = 300 nm at 0.2 T 22.4 -> 19.8 s (docs/performance.md).
+AMG_OPTIONS = {
+    "pc_hypre_boomeramg_coarsen_type": "HMIS",
+    "pc_hypre_boomeramg_interp_type": "ext+i",
+    "pc_hypre_boomeramg_P_max": 2,
+    "pc_hypre_boomeramg_agg_nl": 1,
+    "pc_hypre_boomeramg_truncfactor": 0.3,
+}
 #: rows evaluated at a time (bounds the rate arrays: batch x 256 doubles, a few MB)
 BATCH = 4096
 #: peak bytes per nonzero of K, all ranks together: K and J = K + shift M (12 B each) and the
@@ -372,6 +384,7 @@ class MasterProblem:
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u, self.w, self.config.solver,
             symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, K_pc=self.K_pc,
+            defaults=AMG_OPTIONS,
         )  # fmt: skip
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options

@@ -68,6 +68,9 @@ class TimeStepper:
     K_pc:
         Optional stand-in for K in the preconditioner, P = K_pc + shift M (a sparser
         operator with the same action on smooth states, for a cheaper AMG); default K.
+    defaults:
+        PETSc options of the discretisation laid over the stepper's own defaults (and
+        under ``solver.petsc_options``).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class TimeStepper:
         source: tuple[PETSc.Vec, Callable[[float], float]] | None = None,
         mass_pattern=PETSc.Mat.Structure.SAME_NONZERO_PATTERN,
         K_pc: PETSc.Mat | None = None,
+        defaults: dict | None = None,
     ):
         self.comm = comm
         self.M, self.K, self.u, self.w = M, K, u, weight
@@ -90,6 +94,7 @@ class TimeStepper:
         self.symmetric = symmetric
         self.mass_pattern = mass_pattern
         self.b, self._source_time = source if source is not None else (None, None)
+        self._defaults = dict(defaults or {})
         self.K_pc = K if K_pc is None else K_pc
         self.J = K.duplicate(copy=True)
         self.P = self.K_pc.duplicate(copy=True)
@@ -120,7 +125,7 @@ class TimeStepper:
         s = self.solver
         self.options_prefix = f"overhauser{next(_prefix_counter)}_"
         opts = PETSc.Options()
-        self.petsc_options = {**self.petsc_defaults(), **s.petsc_options}
+        self.petsc_options = {**self.petsc_defaults(), **self._defaults, **s.petsc_options}
         for key, value in self.petsc_options.items():
             opts[self.options_prefix + key] = value
 
