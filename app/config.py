@@ -143,9 +143,10 @@ class Diffusion(_Section):
     source: Literal["constant", "lattice"] = Field("constant", description="constant D, or D(x, y) from lattice rates")
     constant: float = Field(6.93, gt=0, description="D when source = 'constant', nm^2/s")
     form: Literal["paper", "conservative", "tensor", "master"] = Field(
-        "paper",
-        description="paper: D lap u; conservative: div(D grad u); tensor: div(D^ab grad u); "
-        "master: the lattice master equation (article eq 17) itself",
+        "tensor",
+        description="tensor: div(D^ab grad u), the form the lattice master equation supports (the default); "
+        "paper: D lap u (article eq 25); conservative: div(D grad u); master: the lattice master equation "
+        "(article eq 17) itself",
     )
     fold: bool = Field(
         True, description="master: solve on the sites of one symmetry orbit (D4 about the axis, z -> -z)"

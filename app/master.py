@@ -323,7 +323,7 @@ class MasterProblem:
         # every partner column of this rank's rows, and the rows themselves, once: the
         # reverse rates are needed there
         q = (nxy[:, None, :] + c[None, :, :]).reshape(-1, 2)
-        shift = sites.nmax + 8
+        shift = sites.nmax + int(np.max(np.abs(c))) + 1  # every partner column fits the key
         span = 2 * shift + 1
 
         def key(p):

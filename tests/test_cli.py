@@ -70,7 +70,7 @@ BAD = [
     (
         ["--set", "domain.geometry=layer"],
         "error: diffusion.form: expected 'master' with domain.geometry = 'layer' "
-        "(the 3D continuum model is not built yet), got 'paper'",
+        "(the 3D continuum model is not built yet), got 'tensor'",
     ),
     (
         ["--set", "domain.geometry=slab", *MASTER],
