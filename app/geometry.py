@@ -15,12 +15,12 @@ from app.config import Config
 
 
 def geometry_label(config: Config) -> str:
-    """One line saying which geometry an answer assumes, e.g. ``slab, R = 60 nm, |z| <= 15 nm``."""
+    """One line saying which geometry an answer assumes, e.g. ``slab, R = 60 nm, -15 <= z <= 15 nm``."""
     d, m = config.domain, config.model
     if d.geometry == "disk":
         return f"disk (2D), R = {d.radius:g} nm"
     Z = d.half_height(m.z0)
-    text = f"{d.geometry}, R = {d.radius:g} nm, |z| <= {Z:g} nm"
+    text = f"{d.geometry}, R = {d.radius:g} nm, -{Z:g} <= z <= {Z:g} nm"
     if d.geometry == "slab":
         text += f" (barrier {Z - m.z0 / 2:g} nm)"
     return text + f", {config.z_profile} initial profile"

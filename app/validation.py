@@ -97,8 +97,9 @@ def summary_lines(f: dict) -> list[str]:
     ]
     for c in f["curves"]:
         dh = "reference" if c["reference"] else f"{c['max_abs_dh']:.3f}"
+        geometry = c["geometry"].replace("|", "\\|")  # a table cell
         lines.append(
-            f"| {c['group']} | {c['label']} | {c['geometry']} | {dh} | {_fmt(c['t_half_s'])} "
+            f"| {c['group']} | {c['label']} | {geometry} | {dh} | {_fmt(c['t_half_s'])} "
             f"| {_fmt(c['t_half_ref_s'])} | {_fmt(c['t_1e_s'])} |"
         )
     return [*lines, ""]

@@ -71,7 +71,7 @@ def test_small_validation_preset_runs_and_measures_against_its_lattice(shared_tm
     rows = {c["label"]: c for c in info["curves"]}
     assert rows["columns"]["max_abs_dh"] == 0.0 and rows["columns"]["reference"]
     assert 0 < rows["tensor"]["max_abs_dh"] < 0.2
-    assert rows["b: slab"]["geometry"].startswith("slab, R = 8 nm, |z| <= 2 nm (barrier 1 nm), pumped")
+    assert rows["b: slab"]["geometry"].startswith("slab, R = 8 nm, -2 <= z <= 2 nm (barrier 1 nm), pumped")
     cols = read_csv(shared_tmp / "out" / "small" / "small.csv")
     sel = (cols["t_s"] >= 0.01) & (cols["t_s"] <= 100)
     assert rows["b: slab"]["max_abs_dh"] == pytest.approx(np.max(np.abs(cols["b: slab"][sel] - cols["b: columns"][sel])))
