@@ -155,6 +155,16 @@ class Diffusion(_Section):
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
 
+#: PETSc options the product sets itself, and the key that sets each
+RESERVED_PETSC_OPTIONS = {
+    "ts_max_time": "solver.t_end",
+    "ts_exact_final_time": "no value",
+    "ts_dt": "solver.dt0",
+    "ts_rtol": "solver.rtol",
+    "ts_atol": "solver.atol",
+}
+
+
 class Solver(_Section):
     """``[solver]``: PETSc TS time integration with an adaptive step."""
 
@@ -181,6 +191,13 @@ class Solver(_Section):
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="PETSc options laid over the defaults (no leading '-')"
     )
+
+    @model_validator(mode="after")
+    def _reserved_options(self) -> Solver:
+        for key, instead in RESERVED_PETSC_OPTIONS.items():
+            if key in self.petsc_options:
+                raise _cross(f"solver.petsc_options.{key}", f"{instead} instead (the product sets it)", self.petsc_options[key])
+        return self
 
     @model_validator(mode="after")
     def _times(self) -> Solver:

@@ -182,4 +182,6 @@ def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from app.failure import run_or_abort
+
+    sys.exit(run_or_abort(main))

@@ -43,6 +43,12 @@ class Result:
     stats: dict = field(default_factory=dict)
 
 
+def _reason_name(enum, value: int) -> str:
+    """The name of a PETSc converged-reason value, e.g. DIVERGED_ITS."""
+    names = [k for k in dir(enum) if not k.startswith("_") and getattr(enum, k) == value]
+    return names[0] if names else str(value)
+
+
 class TimeStepper:
     """PETSc TS for M u' + K u = s(t) b (linear, constant M and K).
 
@@ -216,7 +222,20 @@ class TimeStepper:
                 bar.update(1)
                 bar.set_postfix_str(f"t={t_out:.3g} s h/h0={h[i]:.4f}", refresh=False)
 
+        ksp = ts.getSNES().getKSP()
+
         def monitor(ts_, step, t, u):
+            reason = ksp.getConvergedReason()
+            # the step's linear solve failed (or stopped at its iteration limit without a
+            # tolerance, which only a direct solve may): the step is not to be trusted
+            stopped = reason == PETSc.KSP.ConvergedReason.CONVERGED_ITS and ksp.getType() != "preonly"
+            if step > 0 and (reason < 0 or stopped):
+                state["failure"] = (
+                    f"the linear solve of step {step} (t = {t:.4g} s) did not converge "
+                    f"(KSP reason {_reason_name(PETSc.KSP.ConvergedReason, reason)}, "
+                    f"{ksp.getIterationNumber()} iterations of {ksp.getType()}/{ksp.getPC().getType()})"
+                )
+                raise StopIteration
             while state["next"] is not None and state["next"][1] <= t * (1 + 1e-12):
                 i, t_out = state["next"]
                 if step == 0 or abs(t_out - t) <= 1e-12 * max(abs(t), 1.0):
@@ -230,10 +249,27 @@ class TimeStepper:
         t0 = time.perf_counter()
         try:
             ts.solve(self.u)
+        except PETSc.Error:
+            if "failure" not in state:  # PETSc gave up (e.g. every retry of a step rejected)
+                state["failure"] = (
+                    f"the time stepper failed at t = {ts.getTime():.4g} s after {ts.getStepNumber()} steps "
+                    f"({_reason_name(PETSc.TS.ConvergedReason, ts.getConvergedReason())}; last linear solve: "
+                    f"KSP reason {_reason_name(PETSc.KSP.ConvergedReason, ksp.getConvergedReason())} after "
+                    f"{ksp.getIterationNumber()} iterations)"
+                )
         finally:
             ts.cancelMonitor()
             if bar is not None:
                 bar.close()
+        if "failure" in state:
+            raise RuntimeError(state["failure"])
+        t_reached, t_end = float(ts.getTime()), float(times[-1])
+        if t_reached < t_end * (1 - 1e-9):  # a truncated run is an error, never a NaN CSV
+            raise RuntimeError(
+                f"the time stepper stopped at t = {t_reached:.4g} s, before t_end = {t_end:g} s "
+                f"({_reason_name(PETSc.TS.ConvergedReason, ts.getConvergedReason())} after "
+                f"{ts.getStepNumber()} steps; the limit is ts_max_steps)"
+            )
         wall = time.perf_counter() - t0
         work.destroy()
         steps = ts.getStepNumber()

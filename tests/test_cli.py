@@ -41,6 +41,10 @@ BAD = [
     (["--set", "B0=2"], "error: --set: expected section.key=value, got 'B0=2'"),
     (["--config", "/nonexistent/x.toml"], "error: --config: expected an existing TOML file, got '/nonexistent/x.toml'"),
     (["--bogus"], "error: unrecognized arguments: --bogus"),
+    (
+        ["--set", "solver.petsc_options.ts_max_time=5"],
+        "error: solver.petsc_options.ts_max_time: expected solver.t_end instead (the product sets it), got 5",
+    ),
     # the lattice master equation and its geometries
     (
         ["--set", "diffusion.form=master"],

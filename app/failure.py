@@ -1,0 +1,44 @@
+"""A failure on any rank ends the whole MPI job, with one line, never a hang.
+
+An exception that escapes on one rank would leave the others waiting in a collective
+forever (and the failing rank itself in PETSc's collective clean-up at exit). So the
+entry point runs ``main`` through :func:`run_or_abort`: any exception prints one line,
+``error: rank R of N: <Type>: <message>``, on stderr and calls ``MPI_Abort``, which ends
+every rank of the job (Open MPI adds its own notice of the abort). Bad input never gets
+here: it is found on every rank alike, before any work, and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+#: exit code of a job ended by a failure (bad input is 2)
+FAILED = 1
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def run_or_abort(main: Callable[[], int], comm=None) -> int:
+    """``main()``'s exit code; on an exception, one line and MPI_Abort of the whole job."""
+    try:
+        return main()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001  (KeyboardInterrupt included: end them all)
+        from mpi4py import MPI
+
+        comm = comm or MPI.COMM_WORLD
+        where = f"rank {comm.rank} of {comm.size}" if comm.size > 1 else "rank 0"
+        sys.stderr.write(f"error: {where}: {one_line(exc)}\n")
+        if os.environ.get("OVERHAUSER_TRACEBACK"):  # the full traceback, for debugging
+            traceback.print_exc()
+        sys.stderr.flush()
+        sys.stdout.flush()
+        comm.Abort(FAILED)
+        return FAILED  # not reached

@@ -1,0 +1,91 @@
+"""Faults, as a user on a cluster meets them: a failure on one rank, a poisoned cache file,
+a truncated or inaccurate solve. Each runs the real CLI under ``mpirun -n 2`` in a
+subprocess with a time-out (its whole process group killed if it hangs): it must end,
+with one line naming the rank and the reason and a non-zero exit code, and replace
+nothing. Select them with ``-m faults``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import jobs
+import pytest
+
+from app.config import build
+from app.mesh import DiskSpec
+
+pytestmark = [pytest.mark.serial, pytest.mark.faults]
+ROOT = Path(__file__).resolve().parents[1]
+#: a hang is a failure: every job here ends within seconds when it works
+TIMEOUT = 120
+
+SMALL = ["--set", "mesh.h_min=10", "--set", "mesh.h_max=40", "--set", "solver.t_end=100", "--set", "output.progress=false"]
+
+
+def mpirun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = ["mpirun", "-n", "2", "python3", "-m", "app.run", "--single", *SMALL,
+           "--set", f"mesh.directory='{tmp_path / 'meshes'}'", "--out", str(tmp_path / "out"), *args]  # fmt: skip
+    try:
+        return jobs.run(cmd, timeout=TIMEOUT, env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the job hung (killed after {TIMEOUT} s): {' '.join(args)}")
+
+
+def error_lines(proc) -> list[str]:
+    return [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+
+
+def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = mpirun(tmp_path, "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{blocker / 'cache'}'")
+    assert proc.returncode != 0
+    assert error_lines(proc) == [f"error: rank 0 of 2: NotADirectoryError: [Errno 20] Not a directory: '{blocker / 'cache'}'"]
+    assert not (tmp_path / "out" / "run").exists()
+
+
+def test_a_garbage_mesh_file_in_the_cache_ends_the_job(tmp_path):
+    cfg = build(mesh={"h_min": 10.0, "h_max": 40.0})
+    (tmp_path / "meshes").mkdir()
+    (tmp_path / "meshes" / f"{DiskSpec.from_config(cfg).name}.msh").write_text("$MeshFormat\ngarbage\n")
+    proc = mpirun(tmp_path)
+    assert proc.returncode != 0
+    lines = error_lines(proc)
+    assert len(lines) >= 1 and lines[0].startswith("error: rank 0 of 2: ")
+    assert not (tmp_path / "out" / "run").exists()
+
+
+def test_a_truncated_solve_is_an_error_and_replaces_nothing(tmp_path):
+    good = mpirun(tmp_path)
+    assert good.returncode == 0, good.stderr
+    csv = tmp_path / "out" / "run" / "overhauser.csv"
+    before = csv.read_bytes()
+    proc = mpirun(tmp_path, "--set", "solver.petsc_options.ts_max_steps=3")
+    assert proc.returncode != 0
+    assert set(error_lines(proc)) <= {
+        f"error: rank {r} of 2: RuntimeError: the time stepper stopped at t = 0.007 s, before t_end = 100 s "
+        "(CONVERGED_ITS after 3 steps; the limit is ts_max_steps)"
+        for r in (0, 1)
+    } and error_lines(proc)
+    assert csv.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "options,reason",
+    [
+        (["ksp_type=richardson", "ksp_max_it=1"],
+         "did not converge (KSP reason CONVERGED_ITS, 1 iterations of richardson/hypre)"),
+        (["ksp_max_it=1"], "(DIVERGED_STEP_REJECTED; last linear solve: KSP reason DIVERGED_MAX_IT after 1 iterations)"),
+    ],
+    ids=["richardson-1-it", "cg-1-it"],
+)
+def test_linear_solves_that_do_not_converge_are_an_error(tmp_path, options, reason):
+    args = [a for o in options for a in ("--set", f"solver.petsc_options.{o}")]
+    proc = mpirun(tmp_path, *args)
+    assert proc.returncode != 0
+    lines = error_lines(proc)
+    assert lines and all(ln.endswith(reason) for ln in lines), lines
+    assert not (tmp_path / "out" / "run").exists()
