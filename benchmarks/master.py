@@ -35,6 +35,7 @@ CASES = {
     "disk75": {"domain": {"radius": 75.0}},
     "disk150": {"domain": {"radius": 150.0}},
     "disk300": {"domain": {"radius": 300.0}},
+    "disk150full": {"domain": {"radius": 150.0}, "diffusion": {"fold": False}},
     "disk300full": {"domain": {"radius": 300.0}, "diffusion": {"fold": False}},
     "slab30": {"domain": {"radius": 30.0, "geometry": "slab"}, "initial": {"r0": 20.0}},
     "slab60": {"domain": {"radius": 60.0, "geometry": "slab"}},
