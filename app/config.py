@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -32,6 +32,25 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    #: the TOML table this section is, for error messages
+    section: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_finite_numbers(cls, data: Any) -> Any:
+        """A boolean where a number belongs, or an infinite or NaN number, is an error."""
+        if not isinstance(data, dict):
+            return data
+        for key, value in data.items():
+            field = cls.model_fields.get(key)
+            if field is None or field.annotation not in (float, int, float | None):
+                continue
+            where = f"{cls.section}.{key}"
+            if isinstance(value, bool):
+                raise _cross(where, "an integer" if field.annotation is int else "a number", value)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _cross(where, "a finite number", value)
+        return data
 
 
 def _cross(key: str, expected: str, given: Any) -> PydanticCustomError:
@@ -40,6 +59,8 @@ def _cross(key: str, expected: str, given: Any) -> PydanticCustomError:
 
 class Model(_Section):
     """``[model]``: the lattice and the electron (MODEL.md sections 2-3)."""
+
+    section: ClassVar[str] = "model"
 
     a0: float = Field(0.563, gt=0, description="lattice spacing, nm")
     gamma: float = Field(4.596e7, gt=0, description="nuclear gyromagnetic ratio, rad s^-1 T^-1")
@@ -73,6 +94,8 @@ class Model(_Section):
 class Initial(_Section):
     """``[initial]``: u(x, y, 0) = exp(-(x^2 + y^2) / r0^2), times a z-profile in 3D."""
 
+    section: ClassVar[str] = "initial"
+
     r0: float = Field(30.0, gt=0, description="initial polarisation width, nm")
     profile: Literal["uniform", "pumped"] | None = Field(
         None,
@@ -87,6 +110,8 @@ DEFAULT_BARRIER = 10.0
 
 class Domain(_Section):
     """``[domain]``: the geometry (MODEL.md 8) and the boundary condition at its rim."""
+
+    section: ClassVar[str] = "domain"
 
     radius: float = Field(300.0, gt=0, description="disk radius R, nm")
     boundary: Literal["dirichlet", "zero_flux"] = Field(
@@ -119,6 +144,8 @@ class Domain(_Section):
 class Mesh(_Section):
     """``[mesh]``: Gmsh size field, fine at the centre and coarse at the rim."""
 
+    section: ClassVar[str] = "mesh"
+
     h_min: float = Field(2.0, gt=0, description="element size within fine_radius, nm")
     h_max: float = Field(20.0, gt=0, description="element size beyond coarse_radius, nm")
     fine_radius: float = Field(60.0, ge=0, description="radius of the finely meshed core, nm")
@@ -139,6 +166,8 @@ class Mesh(_Section):
 
 class Diffusion(_Section):
     """``[diffusion]``: where D comes from and which continuum form is solved."""
+
+    section: ClassVar[str] = "diffusion"
 
     source: Literal["constant", "lattice"] = Field("constant", description="constant D, or D(x, y) from lattice rates")
     constant: float = Field(6.93, gt=0, description="D when source = 'constant', nm^2/s")
@@ -167,6 +196,8 @@ RESERVED_PETSC_OPTIONS = {
 
 class Solver(_Section):
     """``[solver]``: PETSc TS time integration with an adaptive step."""
+
+    section: ClassVar[str] = "solver"
 
     t_end: float = Field(1e4, gt=0, description="final time, s")
     t_first: float = Field(1e-2, gt=0, description="first output time after t = 0, s")
@@ -216,6 +247,8 @@ class Solver(_Section):
 
 class Output(_Section):
     """``[output]``: where and how results are written."""
+
+    section: ClassVar[str] = "output"
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="sub-directory of --out for this run")
     progress: bool = Field(True, description="show a progress bar on rank 0")

@@ -45,6 +45,18 @@ BAD = [
         ["--set", "solver.petsc_options.ts_max_time=5"],
         "error: solver.petsc_options.ts_max_time: expected solver.t_end instead (the product sets it), got 5",
     ),
+    # non-finite numbers and booleans where numbers belong
+    (["--set", "solver.t_end=inf"], "error: solver.t_end: expected a finite number, got inf"),
+    (["--set", "solver.atol=inf"], "error: solver.atol: expected a finite number, got inf"),
+    (["--set", "diffusion.constant=inf"], "error: diffusion.constant: expected a finite number, got inf"),
+    (["--set", "domain.radius=inf"], "error: domain.radius: expected a finite number, got inf"),
+    (["--set", "model.g_e=nan"], "error: model.g_e: expected a finite number, got nan"),
+    (["--set", "model.g_e=-inf"], "error: model.g_e: expected a finite number, got -inf"),
+    (["--set", "model.B0=inf"], "error: model.B0: expected a finite number, got inf"),
+    (["--set", "solver.t_end=true"], "error: solver.t_end: expected a number, got True"),
+    (["--set", "mesh.degree=true"], "error: mesh.degree: expected an integer, got True"),
+    (["--set", "domain.geometry=slab", "--set", "domain.barrier=inf", *MASTER],
+     "error: domain.barrier: expected a finite number, got inf"),
     # the lattice master equation and its geometries
     (
         ["--set", "diffusion.form=master"],
