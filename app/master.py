@@ -384,7 +384,7 @@ class MasterProblem:
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u, self.w, self.config.solver,
             symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, K_pc=self.K_pc,
-            defaults=AMG_OPTIONS,
+            defaults=AMG_OPTIONS, total=self._vec(self.m),
         )  # fmt: skip
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options

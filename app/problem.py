@@ -193,7 +193,7 @@ class DiffusionProblem:
         source = None if self.b is None else (self.b, self._source_time)
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u.x.petsc_vec, self.w, self.config.solver,
-            symmetric=self.symmetric, source=source,
+            symmetric=self.symmetric, source=source, total=self.total,
         )  # fmt: skip
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options

@@ -84,6 +84,18 @@ def make_problem(cfg: app_config.Config, comm=MPI.COMM_WORLD):
     return DiffusionProblem(cfg, comm)
 
 
+def state_warnings(cfg: app_config.Config, stats: dict) -> list[str]:
+    """Lines about a non-physical or unresolved state (the same on every rank)."""
+    out = []
+    u0, umin = stats.get("u0_max", 1.0), stats.get("min_u_over_outputs", 0.0)
+    if umin < -1e-3 * u0:
+        out.append(f"u fell to {umin:.3g} (below -1e-3 of max u0 = {u0:.3g}): the mesh or the tolerances are too coarse")
+    if cfg.diffusion.form != "master" and cfg.initial.r0 < 2 * cfg.mesh.h_min:
+        out.append(f"initial.r0 = {cfg.initial.r0:g} nm is below 2 mesh.h_min = {2 * cfg.mesh.h_min:g} nm: "
+                   "the initial state is not resolved")  # fmt: skip
+    return out
+
+
 def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict:
     """Solve one configuration and write its overhauser.csv and run.json; returns the summary."""
     t_start = time.perf_counter()
@@ -108,6 +120,8 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
             "points_owned": comm.allreduce(field.owned),
             "wall_s": result.stats["wall_setup_s"]["diffusion"],
         }
+    for line in state_warnings(cfg, result.stats):
+        say(comm, f"warning: {line}")
     if comm.rank == 0:
         case_dir = out_dir / cfg.output.name
         output.write_csv(case_dir / "overhauser.csv", {"t_s": result.times, "h_over_h0": result.h})

@@ -77,6 +77,10 @@ class TimeStepper:
     defaults:
         PETSc options of the discretisation laid over the stepper's own defaults (and
         under ``solver.petsc_options``).
+    total:
+        Optional weight of the total polarisation (total . u): its value at the start and
+        the end, and the smallest u at the output times, go into the statistics (a
+        non-physical state is reported, not hidden).
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class TimeStepper:
         mass_pattern=PETSc.Mat.Structure.SAME_NONZERO_PATTERN,
         K_pc: PETSc.Mat | None = None,
         defaults: dict | None = None,
+        total: PETSc.Vec | None = None,
     ):
         self.comm = comm
         self.M, self.K, self.u, self.w = M, K, u, weight
@@ -101,6 +106,7 @@ class TimeStepper:
         self.mass_pattern = mass_pattern
         self.b, self._source_time = source if source is not None else (None, None)
         self._defaults = dict(defaults or {})
+        self.total = total
         self.K_pc = K if K_pc is None else K_pc
         self.J = K.duplicate(copy=True)
         self.P = self.K_pc.duplicate(copy=True)
@@ -214,8 +220,13 @@ class TimeStepper:
 
             bar = tqdm(total=len(times), unit="out", desc=desc, leave=False, dynamic_ncols=True)
 
+        u0_max = self.u.norm(PETSc.NormType.INFINITY)
+        integral0 = self.total.dot(self.u) if self.total is not None else None
+        state["min_u"] = np.inf
+
         def record(i, t_out, vec):
             h[i] = self.observe(vec) / h0
+            state["min_u"] = min(state["min_u"], vec.min()[1])
             if on_output is not None:
                 on_output(t_out, vec)
             if bar is not None:
@@ -285,7 +296,12 @@ class TimeStepper:
             "wall_per_step_s": wall / max(steps, 1),
             "dofs": int(self.u.getSize()),
             "ranks": int(self.comm.size),
+            "u0_max": float(u0_max),
+            "min_u_over_outputs": float(state["min_u"]),
         }
+        if self.total is not None:
+            stats["integral_start"] = float(integral0)
+            stats["integral_end"] = float(self.total.dot(self.u))
         if ts.getConvergedReason() < 0:
             raise RuntimeError(f"time stepper failed (TS converged reason {ts.getConvergedReason()})")
         return Result(times=times, h=h, stats=stats)

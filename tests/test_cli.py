@@ -202,3 +202,19 @@ def test_lattice_run_records_field_evaluation_and_uses_the_cache(tmp_path):
     assert app_run.main(args) == 0
     second = json.loads((out / "run" / "run.json").read_text())["lattice_field"]
     assert second["cache"] == ["hit"] and second["points_evaluated"] == 0
+
+
+def test_unresolved_and_negative_states_are_reported(tmp_path, capsys):
+    out = tmp_path / "w"
+    assert app_run.main([*quick_args(out), "--set", "mesh.h_max=40", "--set", "initial.r0=5"]) == 0
+    text = capsys.readouterr().out
+    assert "warning: initial.r0 = 5 nm is below 2 mesh.h_min = 20 nm: the initial state is not resolved" in text
+    assert "warning: u fell to -" in text
+    stats = json.loads((out / "run" / "run.json").read_text())["solver"]
+    assert stats["min_u_over_outputs"] < -1e-3 and stats["u0_max"] == pytest.approx(1.0)
+    assert stats["integral_start"] > 0 and stats["integral_end"] > 0
+
+
+def test_a_resolved_run_has_no_warning(tmp_path, capsys):
+    assert app_run.main(quick_args(tmp_path / "ok")) == 0
+    assert "warning" not in capsys.readouterr().out
