@@ -1,14 +1,19 @@
 """Gmsh disk mesh, fine at the dot centre and coarse at the rim (lengths in nm).
 
 Rank 0 builds the Gmsh model and writes it to ``<directory>/<name>.msh``, where the name
-encodes every parameter; an existing file is reused. All ranks then read it with
+encodes every parameter, atomically, with a last section (which Gmsh ignores) holding
+the parameters and the SHA-256 of the rest. An existing file is reused only if both
+match; a truncated, garbage or different mesh under the name is reported in one line and
+rebuilt, never trusted. All ranks then read it with
 ``dolfinx.io.gmshio`` (collective), so the mesh is the same whatever the number of ranks.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mpi4py import MPI
@@ -18,6 +23,9 @@ from app import compat
 #: physical group tags written to the .msh
 DISK_TAG = 1
 RIM_TAG = 2
+#: the cache's own section at the end of each .msh: the spec and the SHA-256 of the rest
+META_BEGIN, META_END = "$OverhauserMesh", "$EndOverhauserMesh"
+MESH_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -81,10 +89,34 @@ def _write_msh(spec: DiskSpec, path: Path) -> None:
         gmsh.model.mesh.generate(2)
 
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.msh")
-        gmsh.write(str(tmp))
-        os.replace(tmp, path)
+        try:
+            gmsh.write(str(tmp))
+            body = tmp.read_bytes()
+            meta = {"format": MESH_FORMAT, "spec": asdict(spec), "sha256": hashlib.sha256(body).hexdigest()}
+            with tmp.open("ab") as f:  # Gmsh ignores sections it does not know
+                f.write(f"{META_BEGIN}\n{json.dumps(meta, sort_keys=True)}\n{META_END}\n".encode())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     finally:
         gmsh.finalize()
+
+
+def check_msh(path: Path, spec: DiskSpec) -> str:
+    """'hit', 'miss', 'stale' (another mesh under this name) or 'corrupt' (truncated, garbage)."""
+    if not path.exists():
+        return "miss"
+    try:
+        data = path.read_bytes()
+        at = data.rindex(META_BEGIN.encode())
+        meta = json.loads(data[at + len(META_BEGIN) : data.rindex(META_END.encode())])
+        if hashlib.sha256(data[:at]).hexdigest() != meta["sha256"]:
+            return "corrupt"
+        if meta.get("format") != MESH_FORMAT or meta.get("spec") != asdict(spec):
+            return "stale"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "corrupt"
+    return "hit"
 
 
 def disk_mesh(spec: DiskSpec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD):
@@ -95,12 +127,16 @@ def disk_mesh(spec: DiskSpec, directory: str | Path = "meshes", comm: MPI.Comm =
     directory = Path(directory)
     path = directory / f"{spec.name}.msh"
     error = None
-    if comm.rank == 0 and not path.exists():
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            _write_msh(spec, path)
-        except Exception as exc:  # reported on every rank below, never a hang
-            error = f"mesh: could not write {path}: {exc}"
+    if comm.rank == 0:
+        status = check_msh(path, spec)
+        if status in ("stale", "corrupt"):
+            print(f"mesh cache {path} is {status}: rebuilt", flush=True)
+        if status != "hit":
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                _write_msh(spec, path)
+            except Exception as exc:  # reported on every rank below, never a hang
+                error = f"mesh: could not write {path}: {exc}"
     error = comm.bcast(error, root=0)
     if error:
         raise RuntimeError(error)

@@ -14,7 +14,7 @@ import jobs
 import pytest
 
 from app.config import build
-from app.mesh import DiskSpec
+from app.mesh import DiskSpec, check_msh
 
 pytestmark = [pytest.mark.serial, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,15 +47,32 @@ def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path):
     assert not (tmp_path / "out" / "run").exists()
 
 
-def test_a_garbage_mesh_file_in_the_cache_ends_the_job(tmp_path):
-    cfg = build(mesh={"h_min": 10.0, "h_max": 40.0})
-    (tmp_path / "meshes").mkdir()
-    (tmp_path / "meshes" / f"{DiskSpec.from_config(cfg).name}.msh").write_text("$MeshFormat\ngarbage\n")
+def mesh_file(tmp_path: Path, **mesh) -> Path:
+    cfg = build(mesh={"h_min": 10.0, "h_max": 40.0, **mesh})
+    return tmp_path / "meshes" / f"{DiskSpec.from_config(cfg).name}.msh"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "another mesh"])
+def test_a_bad_mesh_file_in_the_cache_is_reported_and_rebuilt(tmp_path, damage):
+    good = mpirun(tmp_path)
+    assert good.returncode == 0, good.stderr
+    path = mesh_file(tmp_path)
+    reference = path.read_bytes()
+    if damage == "garbage":
+        path.write_text("$MeshFormat\ngarbage\n")
+    elif damage == "truncated":  # what Gmsh leaves on a full disk
+        path.write_bytes(reference[: len(reference) // 2])
+    else:  # a valid mesh of other sizes under this name
+        other = mpirun(tmp_path, "--set", "mesh.h_min=20", "--set", "output.name=other")
+        assert other.returncode == 0, other.stderr
+        path.write_bytes(mesh_file(tmp_path, h_min=20.0).read_bytes())
     proc = mpirun(tmp_path)
-    assert proc.returncode != 0
-    lines = error_lines(proc)
-    assert len(lines) >= 1 and lines[0].startswith("error: rank 0 of 2: ")
-    assert not (tmp_path / "out" / "run").exists()
+    assert proc.returncode == 0, proc.stderr
+    status = "stale" if damage == "another mesh" else "corrupt"
+    assert f"mesh cache {path} is {status}: rebuilt" in proc.stdout.splitlines()
+    spec = DiskSpec.from_config(build(mesh={"h_min": 10.0, "h_max": 40.0}))
+    assert check_msh(path, spec) == "hit"  # rewritten whole, with its checksum
+    assert proc.stdout.count("dofs") == good.stdout.count("dofs") and " 574 dofs" in proc.stdout
 
 
 def test_a_truncated_solve_is_an_error_and_replaces_nothing(tmp_path):
