@@ -104,6 +104,12 @@ class Initial(_Section):
     )
 
 
+#: the most output times a run may ask for
+MAX_OUTPUTS = 1e5
+#: bytes per triangle of a 2D run, all ranks together (mesh, P1 u, P2 D and D^ab, M, K, J, P,
+#: AMG): a generous bound, so that only runaway meshes are refused
+BYTES_PER_CELL = 4000
+
 #: host crystal above and below the dot layer of a slab when domain.barrier is not given, nm
 DEFAULT_BARRIER = 10.0
 
@@ -291,6 +297,52 @@ class Config(_Section):
         if not master and self.mesh.h_max > R / 2:  # a mesh check: the lattice has no mesh
             raise _cross("mesh.h_max", f"at most domain.radius / 2 = {R / 2}", self.mesh.h_max)
         return self
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Config:
+        """Runaway sizes are refused before anything is meshed or allocated."""
+        limit = self.solver.max_memory_gb
+        s = self.solver
+        outputs = math.log10(s.t_end / s.t_first) * s.outputs_per_decade
+        if outputs > MAX_OUTPUTS:
+            raise _cross(
+                "solver.outputs_per_decade",
+                f"at most {MAX_OUTPUTS:g} output times in all ({math.log10(s.t_end / s.t_first):.3g} decades)",
+                s.outputs_per_decade,
+            )
+        m = self.model
+        reach = math.floor(m.r_c + m.r_g)
+        stencil_gb = (2 * reach + 1) ** 2 * (4 / 3 * math.pi * m.r_c**3) * 8 * 2 / 1e9  # near-set matrix, twice
+        if stencil_gb > limit:
+            raise _cross(
+                "model.r_c",
+                f"a stencil within solver.max_memory_gb = {limit:g} (r_c = {m.r_c:g} and r_g = {m.r_g:g} "
+                f"need {stencil_gb:.3g} GB)",
+                m.r_c,
+            )
+        if self.diffusion.form != "master":
+            cells, most = self.estimate_cells(), limit * 1e9 / BYTES_PER_CELL
+            if cells > most:
+                d, me = self.domain, self.mesh
+                raise PydanticCustomError(
+                    "cross",
+                    f"mesh: expected at most {most:.3g} cells (solver.max_memory_gb = {limit:g}), got about "
+                    f"{cells:.3g} (domain.radius = {d.radius:g}, mesh.h_min = {me.h_min:g}, mesh.h_max = {me.h_max:g})",
+                )
+        return self
+
+    def estimate_cells(self) -> float:
+        """Triangles of the disk mesh: area / (sqrt(3)/4 h^2) under the size field h(r)."""
+        m, R = self.mesh, self.domain.radius
+        rf, rc = min(m.fine_radius, R), min(m.coarse_radius, R)
+        tri = math.sqrt(3) / 4
+        cells = math.pi * rf**2 / (tri * m.h_min**2)
+        if rc > rf:  # h grows linearly from h_min at rf to h_max at rc
+            r = [rf + (rc - rf) * (i + 0.5) / 64 for i in range(64)]
+            h = [m.h_min + (m.h_max - m.h_min) * (x - rf) / (rc - rf) for x in r]
+            cells += sum(2 * math.pi * x * (rc - rf) / 64 / (tri * hh**2) for x, hh in zip(r, h, strict=True))
+        cells += math.pi * max(R**2 - rc**2, 0.0) / (tri * m.h_max**2)
+        return cells
 
     @property
     def z_profile(self) -> str:

@@ -57,6 +57,18 @@ BAD = [
     (["--set", "mesh.degree=true"], "error: mesh.degree: expected an integer, got True"),
     (["--set", "domain.geometry=slab", "--set", "domain.barrier=inf", *MASTER],
      "error: domain.barrier: expected a finite number, got inf"),
+    # runaway sizes, refused before anything is meshed or allocated
+    (["--set", "mesh.h_min=1e-6"],
+     "error: mesh: expected at most 2e+06 cells (solver.max_memory_gb = 8), got about 2.61e+16 "
+     "(domain.radius = 300, mesh.h_min = 1e-06, mesh.h_max = 20)"),
+    (["--set", "domain.radius=1e9"],
+     "error: mesh: expected at most 2e+06 cells (solver.max_memory_gb = 8), got about 1.81e+16 "
+     "(domain.radius = 1e+09, mesh.h_min = 2, mesh.h_max = 20)"),
+    (["--set", "solver.outputs_per_decade=1000000000"],
+     "error: solver.outputs_per_decade: expected at most 100000 output times in all (6 decades), got 1000000000"),
+    (["--set", "model.r_c=1000"],
+     "error: model.r_c: expected a stencil within solver.max_memory_gb = 8 (r_c = 1000 and r_g = 4 need "
+     "2.71e+08 GB), got 1000.0"),
     # the lattice master equation and its geometries
     (
         ["--set", "diffusion.form=master"],
