@@ -116,3 +116,37 @@ def versions() -> dict[str, str]:
     except ImportError:
         pass
     return out
+
+
+#: the lock a run holds on its output directory for as long as it runs (rank 0)
+LOCK_NAME = ".overhauser.lock"
+_held_locks: list = []
+
+
+def lock_output(directory: str | Path) -> str | None:
+    """Hold an exclusive lock on ``directory`` until the process ends; None, or a one-line
+    reason if another run holds it (rank 0 only). The kernel releases it however the
+    holder ends, so a killed run never leaves a stale lock."""
+    import fcntl
+
+    path = Path(directory) / LOCK_NAME
+    f = path.open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another run"
+        f.close()
+        return f"--out: expected a directory no other run is writing to, got {str(directory)!r} (in use by {holder})"
+    f.seek(0)
+    f.truncate()
+    f.write(f"PID {os.getpid()} on {platform.node()}\n")
+    f.flush()
+    _held_locks.append(f)
+    return None
+
+
+def release_locks() -> None:
+    """Release the output locks this process holds (the end of a run)."""
+    while _held_locks:
+        _held_locks.pop().close()

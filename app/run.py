@@ -66,8 +66,11 @@ def say(comm, *args, **kwargs) -> None:
 
 
 def prepare_output(directory: Path, comm) -> None:
-    """Check on rank 0 that ``directory`` is writable; every rank raises the same error."""
-    problem = output.check_writable(directory) if comm.rank == 0 else None
+    """Check on rank 0 that ``directory`` is writable and that no other run writes into it
+    (this run then holds its lock); every rank raises the same error."""
+    problem = None
+    if comm.rank == 0:
+        problem = output.check_writable(directory) or output.lock_output(directory)
     problem = comm.bcast(problem, root=0)
     if problem:
         raise app_config.ConfigError(problem)
@@ -144,6 +147,14 @@ def write_field_cuts(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD)
 
 
 def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
+    """The command line; exit code 0, or 2 for bad input. The output lock is held throughout."""
+    try:
+        return _main(argv, comm)
+    finally:
+        output.release_locks()
+
+
+def _main(argv: list[str] | None, comm) -> int:
     try:
         args = parser().parse_args(argv)
         figures_mode = not (args.single or args.field_cuts or (args.config and not args.preset))

@@ -106,3 +106,42 @@ def test_linear_solves_that_do_not_converge_are_an_error(tmp_path, options, reas
     lines = error_lines(proc)
     assert lines and all(ln.endswith(reason) for ln in lines), lines
     assert not (tmp_path / "out" / "run").exists()
+
+
+def test_a_second_run_into_the_same_out_is_refused_while_the_first_runs(tmp_path):
+    import fcntl
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "out"
+    slow = [sys.executable, "-m", "app.run", "--single", "--set", "mesh.h_min=1", "--set", "solver.t_end=1e4",
+            "--set", "output.progress=false", "--set", f"mesh.directory='{tmp_path / 'meshes'}'", "--out", str(out)]  # fmt: skip
+    first = jobs.start(slow, env=env, cwd=tmp_path)
+    try:
+        lock = out / ".overhauser.lock"
+
+        def held() -> bool:
+            if not lock.exists():
+                return False
+            with lock.open() as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return False
+
+        end = time.monotonic() + 60
+        while not held() and first.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert held(), "the first run never took the lock"
+        second = mpirun(tmp_path)
+        assert second.returncode == 2
+        expected = f"error: --out: expected a directory no other run is writing to, got '{out}' (in use by PID "
+        assert second.stderr.startswith(expected), second.stderr
+    finally:
+        os.killpg(first.pid, 9)
+        first.communicate()
+    after = mpirun(tmp_path)  # the killed run's lock went with it
+    assert after.returncode == 0, after.stderr

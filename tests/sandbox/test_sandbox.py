@@ -147,12 +147,12 @@ def test_a_job_right_after_a_killed_one_succeeds(tmp_path):
 
 
 def test_two_jobs_at_once_both_succeed(tmp_path):
-    out = tmp_path / "out"
-    with Job(["mpirun", "-n", "2", *single_run(out, "a")]) as a, Job(["mpirun", "-n", "2", *single_run(out, "b")]) as b:
+    oa, ob = tmp_path / "out-a", tmp_path / "out-b"  # one --out each: a second run into one --out is refused
+    with Job(["mpirun", "-n", "2", *single_run(oa, "a")]) as a, Job(["mpirun", "-n", "2", *single_run(ob, "b")]) as b:
         (ra, ta), (rb, tb) = a.wait(timeout=300), b.wait(timeout=300)
     assert ra == 0, ta
     assert rb == 0, tb
-    assert (out / "a" / "run.json").exists() and (out / "b" / "run.json").exists()
+    assert (oa / "a" / "run.json").exists() and (ob / "b" / "run.json").exists()
 
 
 def mounts_under(path: Path) -> list[str]:
