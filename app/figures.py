@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -392,7 +393,25 @@ def run_preset(preset: Preset, out: Path, comm=MPI.COMM_WORLD, quick: bool = Fal
     from app.validation import run_validation
 
     run = {"field": run_field, "decay": run_decay, "validation": run_validation}[preset.spec.kind]
-    info = run(preset, out, comm, quick)
+    # A figure is a transaction: it is made in a staging directory and replaces the earlier
+    # <out>/<name>/ in one rename once every file of it exists (the lock on <out> keeps
+    # other runs away). A failed or interrupted figure leaves the earlier one as it was.
+    staging = out / f".staging-{preset.name}"
+    if comm.rank == 0:
+        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
+        staging.mkdir(parents=True)
+    comm.barrier()
+    info = run(preset, staging, comm, quick)
+    comm.barrier()  # every rank's files (VTX) are complete
+    if comm.rank == 0:
+        final, old = out / preset.name, out / f".old-{preset.name}"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        (staging / preset.name).rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    comm.barrier()
     info.update(name=preset.name, title=preset.spec.title, kind=preset.spec.kind, article=preset.spec.article,
                 wall_s=time.perf_counter() - t0, quick=quick, ranks=comm.size)  # fmt: skip
     say(comm, one_line(info))

@@ -183,10 +183,12 @@ def _main(argv: list[str] | None, comm) -> int:
         return 2
     if figures_mode:
         t0 = time.perf_counter()
-        infos = [figures.run_preset(p, out_dir, comm, args.quick) for p in presets]
-        versions = output.versions()
-        if comm.rank == 0:
-            figures.write_summary(out_dir, infos, versions)
+        versions = output.versions()  # every rank: it may initialise PETSc, a collective
+        infos = []
+        for p in presets:  # the summary follows each figure as it lands, so it always matches the files
+            infos.append(figures.run_preset(p, out_dir, comm, args.quick))
+            if comm.rank == 0:
+                figures.write_summary(out_dir, infos[-1:], versions)
         comm.barrier()  # every rank returns once the files exist
         wall = time.perf_counter() - t0
         say(comm, f"{len(infos)} figure(s) in {wall:.1f} s on {comm.size} rank(s) -> {out_dir / 'summary.md'}")

@@ -145,3 +145,46 @@ def test_a_second_run_into_the_same_out_is_refused_while_the_first_runs(tmp_path
         first.communicate()
     after = mpirun(tmp_path)  # the killed run's lock went with it
     assert after.returncode == 0, after.stderr
+
+
+PRESET = """
+[figure]
+kind = "decay"
+title = "two curves, the first animated (its VTX files are written while it is solved)"
+animate = ["first"]
+
+[config]
+mesh = { h_min = 10.0, h_max = 40.0 }
+solver = { t_end = 100.0, outputs_per_decade = 2 }
+output = { progress = false }
+
+[[curve]]
+label = "first"
+solver = { petsc_options = { ts_max_steps = 100000 } }   # a --set of ts_max_steps reaches only the second
+
+[[curve]]
+label = "second"
+diffusion = { constant = 3.0 }
+"""
+
+
+def test_a_failed_figure_leaves_the_earlier_one_and_the_summary_as_they_were(tmp_path):
+    preset = tmp_path / "one.toml"
+    preset.write_text(PRESET)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = ["mpirun", "-n", "2", "python3", "-m", "app.run", "--preset", str(preset),
+            "--set", f"mesh.directory='{tmp_path / 'meshes'}'", "--out", str(tmp_path / "out")]  # fmt: skip
+    good = jobs.run(base, timeout=TIMEOUT, env=env, cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    out = tmp_path / "out"
+    files = {p.relative_to(out): p.read_bytes() for p in (out / "one").rglob("*") if p.is_file()}
+    summary = (out / "summary.json").read_bytes()
+    assert set(files) >= {Path("one/one.csv"), Path("one/one.png"), Path("one/run.json")}
+    assert any(p.parts[1].endswith("_u.bp") for p in files)  # the first curve's VTX, rewritten by the bad run
+    bad = jobs.run([*base, "--set", "solver.petsc_options.ts_max_steps=3"], timeout=TIMEOUT, env=env, cwd=tmp_path)
+    assert bad.returncode != 0 and "RuntimeError: the time stepper stopped" in bad.stderr
+    assert {p.relative_to(out): p.read_bytes() for p in (out / "one").rglob("*") if p.is_file()} == files
+    assert (out / "summary.json").read_bytes() == summary
+    again = jobs.run(base, timeout=TIMEOUT, env=env, cwd=tmp_path)  # and the next run cleans up after it
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir() if p.name != ".overhauser.lock") == ["one", "summary.json", "summary.md"]
