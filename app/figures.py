@@ -396,20 +396,11 @@ def run_preset(preset: Preset, out: Path, comm=MPI.COMM_WORLD, quick: bool = Fal
     # A figure is a transaction: it is made in a staging directory and replaces the earlier
     # <out>/<name>/ in one rename once every file of it exists (the lock on <out> keeps
     # other runs away). A failed or interrupted figure leaves the earlier one as it was.
-    staging = out / f".staging-{preset.name}"
-    if comm.rank == 0:
-        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
-        staging.mkdir(parents=True)
-    comm.barrier()
+    staging = comm.bcast(output.staging_dir(out, preset.name) if comm.rank == 0 else None, root=0)
     info = run(preset, staging, comm, quick)
     comm.barrier()  # every rank's files (VTX) are complete
     if comm.rank == 0:
-        final, old = out / preset.name, out / f".old-{preset.name}"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        (staging / preset.name).rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        output.publish(staging / preset.name, out / preset.name)
         shutil.rmtree(staging, ignore_errors=True)
     comm.barrier()
     info.update(name=preset.name, title=preset.spec.title, kind=preset.spec.kind, article=preset.spec.article,

@@ -150,3 +150,27 @@ def release_locks() -> None:
     """Release the output locks this process holds (the end of a run)."""
     while _held_locks:
         _held_locks.pop().close()
+
+
+def staging_dir(out: str | Path, name: str) -> Path:
+    """A fresh hidden directory in ``out`` where a result ``name`` is made (rank 0)."""
+    import shutil
+
+    path = Path(out) / f".staging-{name}"
+    shutil.rmtree(path, ignore_errors=True)  # what an interrupted run left
+    path.mkdir(parents=True)
+    return path
+
+
+def publish(made: str | Path, final: str | Path) -> None:
+    """Replace ``final`` by the complete directory ``made`` (rank 0): the earlier result
+    stays whole until the new one is, and the swap is two renames."""
+    import shutil
+
+    made, final = Path(made), Path(final)
+    old = final.with_name(f".old-{final.name}")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    made.rename(final)
+    shutil.rmtree(old, ignore_errors=True)

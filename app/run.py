@@ -125,10 +125,11 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
         }
     for line in state_warnings(cfg, result.stats):
         say(comm, f"warning: {line}")
-    if comm.rank == 0:
-        case_dir = out_dir / cfg.output.name
-        output.write_csv(case_dir / "overhauser.csv", {"t_s": result.times, "h_over_h0": result.h})
-        output.write_json(case_dir / "run.json", summary)
+    if comm.rank == 0:  # both files appear together, replacing the earlier pair
+        staging = output.staging_dir(out_dir, cfg.output.name)
+        output.write_csv(staging / "overhauser.csv", {"t_s": result.times, "h_over_h0": result.h})
+        output.write_json(staging / "run.json", summary)
+        output.publish(staging, out_dir / cfg.output.name)
     comm.barrier()  # every rank returns once the files exist
     return summary
 
