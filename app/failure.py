@@ -11,6 +11,7 @@ here: it is found on every rank alike, before any work, and exits with code 2.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,7 +21,8 @@ FAILED = 1
 
 
 def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # colour codes (ADIOS2's messages have them)
+    text = " ".join(text.split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"
 
 

@@ -155,6 +155,28 @@ def test_two_jobs_at_once_both_succeed(tmp_path):
     assert (oa / "a" / "run.json").exists() and (ob / "b" / "run.json").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_ends_the_job_with_one_line_and_publishes_nothing(tmp_path):
+    """--out on a 200 kB tmpfs: the figure's files do not fit. The job must end (not hang),
+    name the rank, and leave no half-written figure in place of a result."""
+    out = tmp_path / "full"
+    out.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(out)], check=True, timeout=30)
+    try:
+        args = ["mpirun", "-n", "2", "python3", "-m", "app.run", "--quick", "--preset", "fig3",
+                "--set", f"mesh.directory='{tmp_path / 'meshes'}'", "--set", f"diffusion.cache='{tmp_path / 'cache'}'",
+                "--set", "output.progress=false", "--out", str(out)]  # fmt: skip
+        with Job(args) as job:
+            rc, text = job.wait(timeout=300)
+            assert wait_for(lambda: not tagged(job.tag), timeout=5)
+        assert rc != 0
+        errors = [ln for ln in text.splitlines() if ln.startswith("error: ")]
+        assert errors and all(ln.startswith("error: rank ") for ln in errors), text[-2000:]
+        assert not (out / "fig3").exists() and not (out / "summary.json").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(out)], check=False, timeout=30)
+
+
 def mounts_under(path: Path) -> list[str]:
     prefix = str(path.resolve()) + "/"
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
