@@ -188,3 +188,28 @@ def test_a_failed_figure_leaves_the_earlier_one_and_the_summary_as_they_were(tmp
     again = jobs.run(base, timeout=TIMEOUT, env=env, cwd=tmp_path)  # and the next run cleans up after it
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in out.iterdir() if p.name != ".overhauser.lock") == ["one", "summary.json", "summary.md"]
+
+
+@pytest.mark.parametrize(
+    "args,key",
+    [
+        (["--set", "mesh.h_min=1e-6"], "mesh"),
+        (["--set", "domain.radius=1e9", "--set", "mesh.h_max=40"], "mesh"),
+        (["--set", "solver.outputs_per_decade=1000000000"], "solver.outputs_per_decade"),
+        (["--set", "model.r_c=1000"], "model.r_c"),
+    ],
+    ids=["h_min", "radius", "outputs", "r_c"],
+)
+def test_runaway_sizes_are_refused_before_any_work(tmp_path, args, key):
+    proc = mpirun(tmp_path, *args)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {key}: expected ")  # then only mpirun's notice of exit code 2
+    assert len(error_lines(proc)) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "meshes").exists()
+
+
+def test_a_negative_or_unresolved_state_is_reported(tmp_path):
+    proc = mpirun(tmp_path, "--set", "initial.r0=5")
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("warning: ")]
+    assert len(lines) == 2 and "u fell to -" in lines[0] and "initial.r0 = 5 nm is below" in lines[1]
