@@ -177,6 +177,30 @@ def test_a_full_disk_ends_the_job_with_one_line_and_publishes_nothing(tmp_path):
         subprocess.run(["umount", "-l", str(out)], check=False, timeout=30)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only bind mount needs root")
+def test_a_read_only_cache_ends_the_job_with_one_line(tmp_path):
+    """diffusion.cache on a read-only mount (root cannot write there either): the lattice
+    field cannot be cached; the job must end, naming the rank, not hang in a barrier."""
+    cache = tmp_path / "ro"
+    cache.mkdir()
+    subprocess.run(["mount", "--bind", str(cache), str(cache)], check=True, timeout=30)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(cache)], check=True, timeout=30)
+        out = tmp_path / "out"
+        args = ["mpirun", "-n", "2", *single_run(out, "ro")]
+        args[args.index(f"diffusion.cache='{out / 'cache-ro'}'")] = f"diffusion.cache='{cache / 'fields'}'"
+        args += ["--set", "diffusion.source=lattice"]
+        with Job(args) as job:
+            rc, text = job.wait(timeout=300)
+            assert wait_for(lambda: not tagged(job.tag), timeout=5)
+        assert rc != 0
+        errors = [ln for ln in text.splitlines() if ln.startswith("error: ")]
+        assert errors and errors[0].startswith("error: rank 0 of 2: OSError: [Errno 30] Read-only file system"), text[-2000:]
+        assert not (out / "ro").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(cache)], check=False, timeout=30)
+
+
 def mounts_under(path: Path) -> list[str]:
     prefix = str(path.resolve()) + "/"
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
