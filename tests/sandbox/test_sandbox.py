@@ -253,6 +253,7 @@ def test_the_real_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
     root while it installs the essential packages: SIGKILL it then."""
     cache = tmp_path / "cache"
     env = {"FENICSX_CACHE": str(cache), "FENICSX_FORCE_ROOT": "1"}
+    tmp_before = set(os.listdir("/tmp"))
     with Job(["true"], env=env) as job:
 
         def installing():
@@ -267,6 +268,7 @@ def test_the_real_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
         job.proc.wait(timeout=10)
         assert wait_for(lambda: not tagged(job.tag), timeout=5), tagged(job.tag)
     assert mounts_under(cache) == []
+    assert not [n for n in set(os.listdir("/tmp")) - tmp_before if n.startswith("mmdebstrap")]  # its temporary files too
     subprocess.run(["rm", "-rf", "--one-file-system", str(cache)], check=True, timeout=120)
 
 
