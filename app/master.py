@@ -369,22 +369,18 @@ class MasterProblem:
         self.u = self._vec(u0)
 
     def create_observables(self) -> None:
-        cfg = self.config
-        r2 = np.sum(self.xyz[:, :2] ** 2, axis=1)
-        A = np.exp(-r2 / cfg.model.l0**2)
-        if cfg.domain.geometry != "disk":
-            z, z0 = self.xyz[:, 2], cfg.model.z0
-            A = np.where(self.in_layer, A * np.cos(np.pi * z / z0) ** 2, 0.0)
-        self.w = self._vec(self.m * A)
+        model = self.config.model
+        # h weights each site by A(x, y, z) / A0 (the disk's sites sit at z = 0)
+        self.w = self._vec(self.m * lattice.hyperfine(self.xyz, model) / model.A0)
+        self.w_total = self._vec(self.m)
         self.w_layer = self._vec(np.where(self.in_layer, self.m, 0.0))
-        self.w_host = self._vec(np.where(self.in_layer, 0.0, self.m))
         self.total0 = self.integral()
 
     def create_time_stepper(self) -> None:
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u, self.w, self.config.solver,
             symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, K_pc=self.K_pc,
-            defaults=AMG_OPTIONS, total=self._vec(self.m),
+            defaults=AMG_OPTIONS, total=self.w_total,
         )  # fmt: skip
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options
@@ -395,14 +391,13 @@ class MasterProblem:
 
     def integral(self, vec: PETSc.Vec | None = None) -> float:
         """Total polarisation sum_k m_k u_k; collective."""
-        v = self.u if vec is None else vec
-        return self.w_layer.dot(v) + self.w_host.dot(v)
+        return self.w_total.dot(self.u if vec is None else vec)
 
     def budget(self, vec: PETSc.Vec | None = None) -> tuple[float, float, float]:
         """Shares of the initial polarisation in the layer, in the host crystal, and lost through the rim."""
         v = self.u if vec is None else vec
-        layer, host = self.w_layer.dot(v) / self.total0, self.w_host.dot(v) / self.total0
-        return layer, host, 1.0 - layer - host
+        total, layer = self.integral(v) / self.total0, self.w_layer.dot(v) / self.total0
+        return layer, total - layer, 1.0 - total
 
     # --- time integration -----------------------------------------------------------------
 
