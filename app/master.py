@@ -244,9 +244,10 @@ class MasterProblem:
         own, N = self.hi - self.lo, self.sites.size
         rows = np.repeat(np.arange(own), np.diff(indptr))
         off = indices != rows + self.lo
-        big = np.zeros(own)
-        np.maximum.at(big, rows[off], np.abs(data[off]))
-        keep = ~off | (np.abs(data) >= drop * big[rows])  # the diagonal always
+        magnitude = np.where(off, np.abs(data), 0.0)
+        # every row holds its diagonal, so no row is empty and reduceat gives each row's largest
+        big = np.maximum.reduceat(magnitude, indptr[:-1]) if own else np.zeros(0)
+        keep = ~off | (magnitude >= drop * big[rows])  # the diagonal always
         ptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=own))]).astype(PETSc.IntType)
         Kd = PETSc.Mat().createAIJ(
             ((own, N), (own, N)), csr=(ptr, indices[keep].astype(PETSc.IntType), data[keep]), comm=self.comm
