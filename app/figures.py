@@ -300,8 +300,8 @@ def fit_deff(times, h, window, cfg: app_config.Config, comm, mesh) -> dict:
 
 
 def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
+    from app.pipeline import make_problem
     from app.problem import DiffusionProblem
-    from app.run import make_problem
 
     d = out / preset.name
     columns: dict[str, np.ndarray] = {}

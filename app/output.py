@@ -7,9 +7,11 @@ results of an earlier run stay as they were until the new ones are complete.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import platform
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -127,8 +129,6 @@ def lock_output(directory: str | Path) -> str | None:
     """Hold an exclusive lock on ``directory`` until the process ends; None, or a one-line
     reason if another run holds it (rank 0 only). The kernel releases it however the
     holder ends, so a killed run never leaves a stale lock."""
-    import fcntl
-
     path = Path(directory) / LOCK_NAME
     f = path.open("a+")
     try:
@@ -154,8 +154,6 @@ def release_locks() -> None:
 
 def staging_dir(out: str | Path, name: str) -> Path:
     """A fresh hidden directory in ``out`` where a result ``name`` is made (rank 0)."""
-    import shutil
-
     path = Path(out) / f".staging-{name}"
     shutil.rmtree(path, ignore_errors=True)  # what an interrupted run left
     path.mkdir(parents=True)
@@ -165,8 +163,6 @@ def staging_dir(out: str | Path, name: str) -> Path:
 def publish(made: str | Path, final: str | Path) -> None:
     """Replace ``final`` by the complete directory ``made`` (rank 0): the earlier result
     stays whole until the new one is, and the swap is two renames."""
-    import shutil
-
     made, final = Path(made), Path(final)
     old = final.with_name(f".old-{final.name}")
     shutil.rmtree(old, ignore_errors=True)

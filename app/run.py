@@ -27,6 +27,7 @@ from app import config as app_config
 from app import output
 from app.geometry import geometry_label
 from app.observables import decay_times
+from app.pipeline import make_problem
 
 
 class UsageError(Exception):
@@ -74,17 +75,6 @@ def prepare_output(directory: Path, comm) -> None:
     problem = comm.bcast(problem, root=0)
     if problem:
         raise app_config.ConfigError(problem)
-
-
-def make_problem(cfg: app_config.Config, comm=MPI.COMM_WORLD):
-    """The problem that solves ``cfg``: the lattice master equation, or the finite elements."""
-    if cfg.diffusion.form == "master":
-        from app.master import MasterProblem
-
-        return MasterProblem(cfg, comm)
-    from app.problem import DiffusionProblem
-
-    return DiffusionProblem(cfg, comm)
 
 
 def state_warnings(cfg: app_config.Config, stats: dict) -> list[str]:

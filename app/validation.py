@@ -28,7 +28,7 @@ def metrics(times, h, h_ref, window) -> float:
 
 
 def run_validation(preset, out: Path, comm, quick: bool) -> dict:
-    from app.run import make_problem
+    from app.pipeline import make_problem
 
     d = out / preset.name
     columns: dict[str, np.ndarray] = {}
