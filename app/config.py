@@ -43,11 +43,11 @@ class _Section(BaseModel):
             return data
         for key, value in data.items():
             field = cls.model_fields.get(key)
-            if field is None or field.annotation not in (float, int, float | None):
+            if field is None or field.annotation not in (float, int, float | None, int | None):
                 continue
             where = f"{cls.section}.{key}"
             if isinstance(value, bool):
-                raise _cross(where, "an integer" if field.annotation is int else "a number", value)
+                raise _cross(where, "an integer" if field.annotation in (int, int | None) else "a number", value)
             if isinstance(value, float) and not math.isfinite(value):
                 raise _cross(where, "a finite number", value)
         return data
@@ -109,6 +109,8 @@ MAX_OUTPUTS = 1e5
 #: bytes per triangle of a 2D run, all ranks together (mesh, P1 u, P2 D and D^ab, M, K, J, P,
 #: AMG): a generous bound, so that only runaway meshes are refused
 BYTES_PER_CELL = 4000
+#: the same for a tetrahedron of a 3D run (P1 u, P1 3x3 D, ~1/5 of a vertex per cell)
+BYTES_PER_TET = 1500
 
 #: host crystal above and below the dot layer of a slab when domain.barrier is not given, nm
 DEFAULT_BARRIER = 10.0
@@ -131,11 +133,18 @@ class Domain(_Section):
     barrier: float | None = Field(
         None, gt=0, description=f"host crystal above and below the layer of a slab, nm (default {DEFAULT_BARRIER:g})"
     )
+    lattice_matched: bool = Field(
+        False,
+        description="layer and slab, finite elements: the top face and the edge of the uniform initial state "
+        "where the lattice's planes put them (MODEL.md 10), for comparisons with the lattice",
+    )
 
     @model_validator(mode="after")
     def _barrier_only_for_slab(self) -> Domain:
         if self.barrier is not None and self.geometry != "slab":
             raise _cross("domain.barrier", f"no value unless domain.geometry = 'slab' (it is {self.geometry!r})", self.barrier)
+        if self.lattice_matched and self.geometry == "disk":
+            raise _cross("domain.lattice_matched", "false with domain.geometry = 'disk' (it has no z)", True)
         return self
 
     def half_height(self, z0: float) -> float:
@@ -157,12 +166,19 @@ class Mesh(_Section):
     fine_radius: float = Field(60.0, ge=0, description="radius of the finely meshed core, nm")
     coarse_radius: float = Field(200.0, gt=0, description="radius from which h = h_max, nm")
     degree: int = Field(1, ge=1, le=3, description="Lagrange element degree")
+    dz_layer: float = Field(0.5, gt=0, description="layer and slab: element height inside the dot layer, nm")
+    dz_face: float = Field(
+        0.1, gt=0, description="layer and slab: element height within r_c of the faces of the dot layer, nm"
+    )
+    dz_host: float = Field(2.0, gt=0, description="slab: largest element height in the host crystal, nm")
     directory: str = Field("meshes", description="where .msh files are cached")
 
     @model_validator(mode="after")
     def _sizes(self) -> Mesh:
         if self.h_min > self.h_max:
             raise _cross("mesh.h_min", f"at most mesh.h_max = {self.h_max}", self.h_min)
+        if self.dz_face > self.dz_layer:
+            raise _cross("mesh.dz_face", f"at most mesh.dz_layer = {self.dz_layer}", self.dz_face)
         if self.fine_radius >= self.coarse_radius:
             raise _cross(
                 "mesh.fine_radius", f"less than mesh.coarse_radius = {self.coarse_radius}", self.fine_radius
@@ -186,7 +202,11 @@ class Diffusion(_Section):
     fold: bool = Field(
         True, description="master: solve on the sites of one symmetry orbit (D4 about the axis, z -> -z)"
     )
-    degree: int = Field(2, ge=1, le=3, description="Lagrange degree of the space D is interpolated into")
+    degree: int | None = Field(
+        None, ge=1, le=3,
+        description="Lagrange degree of the space D is interpolated into (default 2 on the disk, 1 in 3D, "
+        "whose levels in z are fine: P2 moved t_1/2 by 0.1%, docs/model3d.md)",
+    )  # fmt: skip
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
 
@@ -288,12 +308,17 @@ class Config(_Section):
             raise _cross(
                 "initial.profile", "no value with domain.geometry = 'disk' (its columns have no z)", self.initial.profile
             )
-        if geometry != "disk" and not master:
+        if geometry != "disk" and self.diffusion.form in ("paper", "conservative"):
             raise _cross(
                 "diffusion.form",
-                f"'master' with domain.geometry = {geometry!r} (the 3D continuum model is not built yet)",
+                f"'tensor' or 'master' with domain.geometry = {geometry!r} (the paper and conservative forms are 2D)",
                 self.diffusion.form,
             )
+        if geometry != "disk" and not master and self.mesh.dz_layer > self.model.z0 / 4:
+            raise _cross(
+                "mesh.dz_layer", f"at most model.z0 / 4 = {self.model.z0 / 4:g} (the dot layer needs 4 elements)",
+                self.mesh.dz_layer,
+            )  # fmt: skip
         if not master and self.mesh.h_max > R / 2:  # a mesh check: the lattice has no mesh
             raise _cross("mesh.h_max", f"at most domain.radius / 2 = {R / 2}", self.mesh.h_max)
         return self
@@ -321,7 +346,8 @@ class Config(_Section):
                 m.r_c,
             )
         if self.diffusion.form != "master":
-            cells, most = self.estimate_cells(), limit * 1e9 / BYTES_PER_CELL
+            per_cell = BYTES_PER_CELL if self.domain.geometry == "disk" else BYTES_PER_TET
+            cells, most = self.estimate_cells(), limit * 1e9 / per_cell
             if cells > most:
                 d, me = self.domain, self.mesh
                 raise PydanticCustomError(
@@ -332,6 +358,15 @@ class Config(_Section):
         return self
 
     def estimate_cells(self) -> float:
+        """Cells of the mesh: triangles of the disk, or 3 tetrahedra per prism of the extruded cylinder."""
+        cells = self.estimate_triangles()
+        if self.domain.geometry != "disk":
+            from app.cylinder import z_levels
+
+            cells *= 3 * (len(z_levels(self)) - 1)
+        return cells
+
+    def estimate_triangles(self) -> float:
         """Triangles of the disk mesh: area / (sqrt(3)/4 h^2) under the size field h(r)."""
         m, R = self.mesh, self.domain.radius
         rf, rc = min(m.fine_radius, R), min(m.coarse_radius, R)
@@ -343,6 +378,13 @@ class Config(_Section):
             cells += sum(2 * math.pi * x * (rc - rf) / 64 / (tri * hh**2) for x, hh in zip(r, h, strict=True))
         cells += math.pi * max(R**2 - rc**2, 0.0) / (tri * m.h_max**2)
         return cells
+
+    @property
+    def field_degree(self) -> int:
+        """The degree D is interpolated into: diffusion.degree, else 2 on the disk and 1 in 3D."""
+        if self.diffusion.degree is not None:
+            return self.diffusion.degree
+        return 2 if self.domain.geometry == "disk" else 1
 
     @property
     def z_profile(self) -> str:

@@ -1,9 +1,13 @@
 """The lattice diffusion field in DOLFINx spaces (nm, nm^2/s).
 
 ``interpolate_lattice(...)`` fills a scalar Lagrange function with the isotropic D and a
-2x2 tensor Lagrange function with D^ab, evaluating :func:`app.lattice.diffusion_tensor`
-only at the degrees of freedom each rank owns (ghosts arrive by a scatter), so no rank
-computes the whole field and the result does not depend on the number of ranks.
+2x2 tensor Lagrange function with D^ab (on a 3D mesh: a 3x3 tensor function with D^ab(x,
+y, z) of MODEL.md 10, and no scalar), evaluating :func:`app.lattice.diffusion_tensor` (3D:
+:func:`app.lattice.diffusion_tensor_3d`) only at the degrees of freedom each rank owns
+(ghosts arrive by a scatter), so no rank computes the whole field and the result does not
+depend on the number of ranks. In 3D heights within 1e-9 nm of each other are made one
+first (:func:`snap_heights`), so the few levels of an extruded mesh each build their height
+terms once.
 
 Evaluated fields are cached on disk (``diffusion.cache``), keyed by every parameter that
 affects them: the whole ``[model]`` section, the mesh (its file name encodes every
@@ -29,6 +33,8 @@ from app.output import atomic_write
 
 #: bump when lattice.py changes what it computes
 LATTICE_VERSION = 1
+#: stored components of D^ab: 2D xx, xy, yy; 3D also xz, yz, zz
+COMPONENTS = {2: ((0, 0), (0, 1), (1, 1)), 3: ((0, 0), (0, 1), (1, 1), (0, 2), (1, 2), (2, 2))}
 #: points closer than this (nm) are the same point
 MATCH_TOL = 1e-7
 
@@ -37,8 +43,8 @@ MATCH_TOL = 1e-7
 class LatticeField:
     """D as DOLFINx functions, and what it cost."""
 
-    scalar: fem.Function  # isotropic D = (D^xx + D^yy) / 2
-    tensor: fem.Function  # D^ab
+    scalar: fem.Function | None  # isotropic D = (D^xx + D^yy) / 2 (2D only)
+    tensor: fem.Function  # D^ab, 2x2 or 3x3
     evaluated: int  # points this rank evaluated (0 when all came from the cache)
     owned: int  # points this rank owns
     cache: str  # "off", "hit", "miss", "stale", "corrupt"
@@ -75,12 +81,14 @@ def _load(path: Path, key: dict, points: np.ndarray):
             cpts, cvals = data["points"], data["values"]
         if meta.get("key") != key:
             return None, "stale"
-        if meta.get("sha256") != _digest(cpts, cvals) or cvals.shape != (len(cpts), 3):
+        if meta.get("sha256") != _digest(cpts, cvals) or cvals.shape != (len(cpts), 3 * points.shape[1] - 3):
             return None, "corrupt"
     except Exception:
         return None, "corrupt"
     if len(points) == 0:
-        return np.zeros((0, 3)), "hit"
+        return np.zeros((0, cvals.shape[1])), "hit"
+    if cpts.shape[1] != points.shape[1]:
+        return None, "stale"
     from scipy.spatial import cKDTree
 
     dist, idx = cKDTree(cpts).query(points, k=1)
@@ -90,24 +98,51 @@ def _load(path: Path, key: dict, points: np.ndarray):
 
 
 def _save(path: Path, key: dict, points: np.ndarray, values: np.ndarray) -> None:
-    order = np.lexsort((points[:, 1], points[:, 0]))
+    order = np.lexsort(points.T[::-1])
     points, values = points[order], values[order]
     meta = json.dumps({"key": key, "sha256": _digest(points, values)}, sort_keys=True)
     atomic_write(path, lambda f: np.savez(f, points=points, values=values, meta=np.array(meta)), binary=True)
 
 
+def snap_heights(z: np.ndarray, comm=None, tol: float = 1e-9) -> np.ndarray:
+    """Heights within ``tol`` nm of each other made one, the lowest of their cluster over all
+    ranks of ``comm`` (collective; the result does not depend on the partition): the midpoints
+    of an extruded mesh's edges differ in their last bits, and each distinct height builds its
+    own height terms. Heights that are equal already are left as they are."""
+    z = np.asarray(z, dtype=float)
+    local = np.unique(z)
+    every = np.unique(np.concatenate(comm.allgather(local))) if comm is not None else local
+    if len(every) == 0:
+        return z.copy()
+    start = np.concatenate([[True], np.diff(every) > tol])
+    representative = every[start][np.cumsum(start) - 1]
+    return representative[np.searchsorted(every, z)]
+
+
 def _evaluate(points: np.ndarray, model: Model, comm, progress: bool) -> np.ndarray:
-    """(N, 3) = D^xx, D^xy, D^yy at this rank's points, in chunks with a bar on rank 0."""
-    out = np.empty((len(points), 3))
+    """(N, C): the components of :data:`COMPONENTS` at this rank's points, in chunks with a bar on rank 0."""
+    dim = points.shape[1]
+    comps = COMPONENTS[dim]
+    out = np.empty((len(points), len(comps)))
+    if dim == 3:  # grouped by height in lattice.rates: sort so that each chunk holds few heights
+        order = np.argsort(points[:, 2], kind="stable")
+        out[order] = _evaluate_sorted(points[order], model, comm, progress, comps)
+        return out
+    return _evaluate_sorted(points, model, comm, progress, comps)
+
+
+def _evaluate_sorted(points, model, comm, progress, comps) -> np.ndarray:
+    out = np.empty((len(points), len(comps)))
     chunk = 8192
     bar = None
     if progress and comm.rank == 0 and len(points) > 4 * chunk:
         from tqdm import tqdm
 
         bar = tqdm(total=len(points), unit="pt", desc="lattice D (rank 0)", leave=False)
+    tensor = lattice.diffusion_tensor if points.shape[1] == 2 else lattice.diffusion_tensor_3d
     for s in range(0, len(points), chunk):
-        D = lattice.diffusion_tensor(points[s : s + chunk], model)
-        out[s : s + chunk] = np.stack([D[:, 0, 0], D[:, 0, 1], D[:, 1, 1]], axis=1)
+        D = tensor(points[s : s + chunk], model)
+        out[s : s + chunk] = np.stack([D[:, a, b] for a, b in comps], axis=1)
         if bar is not None:
             bar.update(min(chunk, len(points) - s))
     if bar is not None:
@@ -124,16 +159,19 @@ def interpolate_lattice(
     cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> LatticeField:
-    """Scalar and tensor Lagrange functions of degree ``degree`` holding the lattice D.
+    """Scalar (2D only) and tensor Lagrange functions of degree ``degree`` holding the lattice D.
 
     Collective. ``mesh_name`` (required for caching) must identify the mesh uniquely.
     """
     comm = mesh.comm
+    dim = mesh.geometry.dim
     V = fem.functionspace(mesh, ("Lagrange", degree))
-    T = fem.functionspace(mesh, ("Lagrange", degree, (2, 2)))
+    T = fem.functionspace(mesh, ("Lagrange", degree, (dim, dim)))
     n_owned = V.dofmap.index_map.size_local
-    assert T.dofmap.index_map.size_local == n_owned and T.dofmap.index_map_bs == 4
-    points = V.tabulate_dof_coordinates()[:n_owned, :2].copy()
+    assert T.dofmap.index_map.size_local == n_owned and T.dofmap.index_map_bs == dim * dim
+    points = V.tabulate_dof_coordinates()[:n_owned, :dim].copy()
+    if dim == 3:
+        points[:, 2] = snap_heights(points[:, 2], comm)
 
     use_cache = bool(cache_dir) and mesh_name is not None
     values, status = (None, "off")
@@ -158,30 +196,30 @@ def interpolate_lattice(
                 _save(path, key, np.concatenate(all_points), np.concatenate(all_values))
             comm.barrier()
 
-    scalar = fem.Function(V, name="D")
     tensor = fem.Function(T, name="D_tensor")
-    scalar.x.array[:n_owned] = 0.5 * (values[:, 0] + values[:, 2])
-    full = tensor.x.array[: 4 * n_owned].reshape(n_owned, 4)
-    full[:, 0], full[:, 1], full[:, 2], full[:, 3] = values[:, 0], values[:, 1], values[:, 1], values[:, 2]
-    scalar.x.scatter_forward()
+    full = tensor.x.array[: dim * dim * n_owned].reshape(n_owned, dim, dim)
+    for c, (a, b) in enumerate(COMPONENTS[dim]):
+        full[:, a, b] = full[:, b, a] = values[:, c]
     tensor.x.scatter_forward()
+    scalar = None
+    if dim == 2:
+        scalar = fem.Function(V, name="D")
+        scalar.x.array[:n_owned] = 0.5 * (values[:, 0] + values[:, 2])
+        scalar.x.scatter_forward()
     return LatticeField(scalar, tensor, evaluated, n_owned, status)
 
 
 def lattice_diffusion(problem) -> fem.Function:
     """The D a DiffusionProblem needs for its form: scalar for paper/conservative, else tensor."""
     cfg = problem.config
-    from app.mesh import DiskSpec
-
-    name = None if problem._mesh_input is not None else DiskSpec.from_config(cfg).name
+    name = None if problem._mesh_input is not None else problem.mesh_spec().name
     field = interpolate_lattice(
         problem.mesh,
         cfg.model,
-        cfg.diffusion.degree,
+        cfg.field_degree,
         mesh_name=name,
         cache_dir=cfg.diffusion.cache or None,
         progress=cfg.output.progress,
     )
     problem.lattice_field = field
     return field.tensor if cfg.diffusion.form == "tensor" else field.scalar
-

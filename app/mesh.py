@@ -28,6 +28,11 @@ META_BEGIN, META_END = "$OverhauserMesh", "$EndOverhauserMesh"
 MESH_FORMAT = 1
 
 
+def number_tag(x: float) -> str:
+    """A number as it appears in a mesh file name: 2.5 -> '2p5'."""
+    return f"{x:g}".replace(".", "p")
+
+
 @dataclass(frozen=True)
 class DiskSpec:
     """Geometry and size field of the disk mesh, nm."""
@@ -45,54 +50,71 @@ class DiskSpec:
 
     @property
     def name(self) -> str:
-        def f(x: float) -> str:
-            return f"{x:g}".replace(".", "p")
-
+        f = number_tag
         return (
             f"disk_R{f(self.radius)}_hmin{f(self.h_min)}_hmax{f(self.h_max)}"
             f"_rf{f(self.fine_radius)}_rc{f(self.coarse_radius)}"
         )
 
+    gdim = 2
 
-def _write_msh(spec: DiskSpec, path: Path) -> None:
+    def build(self) -> None:
+        """Make the Gmsh model of the disk in the current (initialised) Gmsh session."""
+        import gmsh
+
+        gmsh.model.add("disk")
+        disk = base_disk(self)
+        gmsh.model.addPhysicalGroup(2, [disk], DISK_TAG, name="disk")
+        rim = [c[1] for c in gmsh.model.getBoundary([(2, disk)], oriented=False)]
+        gmsh.model.addPhysicalGroup(1, rim, RIM_TAG, name="rim")
+        gmsh.model.mesh.generate(2)
+
+
+def base_disk(spec) -> int:
+    """The OCC disk of ``spec.radius`` with a node at the centre and the size field of ``spec``
+    (h_min within fine_radius, growing linearly to h_max at coarse_radius); returns its tag."""
+    import gmsh
+
+    occ = gmsh.model.occ
+    disk = occ.addDisk(0.0, 0.0, 0.0, spec.radius, spec.radius)
+    centre = occ.addPoint(0.0, 0.0, 0.0)
+    occ.synchronize()
+    gmsh.model.mesh.embed(0, [centre], 2, disk)  # a node exactly at the dot centre
+    field = gmsh.model.mesh.field
+    dist = field.add("Distance")
+    field.setNumbers(dist, "PointsList", [centre])
+    thr = field.add("Threshold")
+    field.setNumber(thr, "InField", dist)
+    field.setNumber(thr, "SizeMin", spec.h_min)
+    field.setNumber(thr, "SizeMax", spec.h_max)
+    field.setNumber(thr, "DistMin", spec.fine_radius)
+    field.setNumber(thr, "DistMax", spec.coarse_radius)
+    field.setAsBackgroundMesh(thr)
+    gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+    gmsh.option.setNumber("Mesh.Algorithm", 6)  # Frontal-Delaunay
+    return disk
+
+
+def _spec_record(spec) -> dict:
+    """The spec as its JSON round trip (tuples become lists), as the cache stores it."""
+    return json.loads(json.dumps(asdict(spec), sort_keys=True))
+
+
+def _write_msh(spec, path: Path) -> None:
     """Build the Gmsh model and write it atomically (rank 0 only; not collective)."""
     import gmsh
 
     gmsh.initialize(interruptible=False)
     try:
         gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add("disk")
-        occ = gmsh.model.occ
-        disk = occ.addDisk(0.0, 0.0, 0.0, spec.radius, spec.radius)
-        centre = occ.addPoint(0.0, 0.0, 0.0)
-        occ.synchronize()
-        # a node exactly at the dot centre
-        gmsh.model.mesh.embed(0, [centre], 2, disk)
-        rim = [c[1] for c in gmsh.model.getBoundary([(2, disk)], oriented=False)]
-        gmsh.model.addPhysicalGroup(2, [disk], DISK_TAG, name="disk")
-        gmsh.model.addPhysicalGroup(1, rim, RIM_TAG, name="rim")
-
-        field = gmsh.model.mesh.field
-        dist = field.add("Distance")
-        field.setNumbers(dist, "PointsList", [centre])
-        thr = field.add("Threshold")
-        field.setNumber(thr, "InField", dist)
-        field.setNumber(thr, "SizeMin", spec.h_min)
-        field.setNumber(thr, "SizeMax", spec.h_max)
-        field.setNumber(thr, "DistMin", spec.fine_radius)
-        field.setNumber(thr, "DistMax", spec.coarse_radius)
-        field.setAsBackgroundMesh(thr)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
-        gmsh.option.setNumber("Mesh.Algorithm", 6)  # Frontal-Delaunay
-        gmsh.model.mesh.generate(2)
-
+        spec.build()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.msh")
         try:
             gmsh.write(str(tmp))
             body = tmp.read_bytes()
-            meta = {"format": MESH_FORMAT, "spec": asdict(spec), "sha256": hashlib.sha256(body).hexdigest()}
+            meta = {"format": MESH_FORMAT, "spec": _spec_record(spec), "sha256": hashlib.sha256(body).hexdigest()}
             with tmp.open("ab") as f:  # Gmsh ignores sections it does not know
                 f.write(f"{META_BEGIN}\n{json.dumps(meta, sort_keys=True)}\n{META_END}\n".encode())
             os.replace(tmp, path)
@@ -102,7 +124,7 @@ def _write_msh(spec: DiskSpec, path: Path) -> None:
         gmsh.finalize()
 
 
-def check_msh(path: Path, spec: DiskSpec) -> str:
+def check_msh(path: Path, spec) -> str:
     """'hit', 'miss', 'stale' (another mesh under this name) or 'corrupt' (truncated, garbage)."""
     if not path.exists():
         return "miss"
@@ -112,15 +134,15 @@ def check_msh(path: Path, spec: DiskSpec) -> str:
         meta = json.loads(data[at + len(META_BEGIN) : data.rindex(META_END.encode())])
         if hashlib.sha256(data[:at]).hexdigest() != meta["sha256"]:
             return "corrupt"
-        if meta.get("format") != MESH_FORMAT or meta.get("spec") != asdict(spec):
+        if meta.get("format") != MESH_FORMAT or meta.get("spec") != _spec_record(spec):
             return "stale"
     except (OSError, ValueError, KeyError, TypeError):
         return "corrupt"
     return "hit"
 
 
-def disk_mesh(spec: DiskSpec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD):
-    """Distributed DOLFINx mesh of the disk: ``(mesh, cell_tags, facet_tags)``.
+def cached_mesh(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD):
+    """Distributed DOLFINx mesh of ``spec`` (a DiskSpec or a CylinderSpec): ``(mesh, cell_tags, facet_tags)``.
 
     The rim facets carry tag :data:`RIM_TAG`. The .msh file is made on rank 0 if missing.
     """
@@ -140,4 +162,9 @@ def disk_mesh(spec: DiskSpec, directory: str | Path = "meshes", comm: MPI.Comm =
     error = comm.bcast(error, root=0)
     if error:
         raise RuntimeError(error)
-    return compat.read_msh(path, comm, gdim=2)
+    return compat.read_msh(path, comm, gdim=spec.gdim)
+
+
+def disk_mesh(spec: DiskSpec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD):
+    """Distributed DOLFINx mesh of the disk (see :func:`cached_mesh`)."""
+    return cached_mesh(spec, directory, comm)

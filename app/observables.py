@@ -1,7 +1,8 @@
 """Observables: the Overhauser field h(t) and the numbers derived from it.
 
-h(t) = integral over the disk of A(x, y, 0) u(x, y, t) dA (MODEL.md section 5); only the
-ratio h(t)/h(0) is reported, so A0 cancels and the weight is exp(-(x^2 + y^2) / l0^2).
+h(t) = integral over the disk of A(x, y, 0) u(x, y, t) dA (MODEL.md section 5), or in 3D
+over the cylinder of A(x, y, z) u dV (section 10); only the ratio h(t)/h(0) is reported, so
+A0 cancels and the weight is A / A0.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def hyperfine_profile(x, l0: float):
-    """exp(-(x^2 + y^2) / l0^2) for UFL spatial coordinates x; nm."""
+def hyperfine_profile(x, l0: float, z0: float | None = None):
+    """A / A0 for UFL spatial coordinates x (nm): exp(-(x^2 + y^2) / l0^2) on the disk; in 3D
+    (``z0`` given) times cos^2(pi z / z0) for |z| <= z0 / 2 and 0 beyond (MODEL.md 8a, 10)."""
     import ufl
 
-    return ufl.exp(-(x[0] ** 2 + x[1] ** 2) / l0**2)
+    gauss = ufl.exp(-(x[0] ** 2 + x[1] ** 2) / l0**2)
+    if z0 is None:
+        return gauss
+    return ufl.conditional(ufl.le(abs(x[2]), z0 / 2), ufl.cos(ufl.pi * x[2] / z0) ** 2, 0.0) * gauss
 
 
 def exact_constant_d(t, D: float, l0: float, r0: float):

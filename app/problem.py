@@ -1,4 +1,4 @@
-"""The diffusion problem on the disk, solved with a PETSc TS (nm, s).
+"""The diffusion problem on the disk (2D) or the cylinder (3D), solved with a PETSc TS (nm, s).
 
 One object, one explicit pipeline (``setup``):
 
@@ -10,6 +10,9 @@ log-spaced output times. The continuum forms are those of MODEL.md section 5:
 - ``paper``:        (du/dt, v) + (D grad u, grad v) + (v grad D, grad u) = 0
 - ``conservative``: (du/dt, v) + (D grad u, grad v) = 0
 - ``tensor``:       (du/dt, v) + (D^ab grad u, grad v) = 0
+
+``domain.geometry = "layer" | "slab"`` solves the tensor form in 3D (MODEL.md 10) on the
+cylinder of :mod:`app.cylinder`, with D^ab 3x3; ``paper`` and ``conservative`` are 2D only.
 
 Mass M and stiffness K are assembled once and handed, with the state and the weight of
 the observable, to the shared time stepper (:mod:`app.stepper`), which integrates
@@ -30,6 +33,7 @@ from petsc4py import PETSc
 
 from app import mesh as app_mesh
 from app.config import Config
+from app.geometry import continuum_initial_state, continuum_top
 from app.observables import hyperfine_profile
 from app.pipeline import run_stages
 from app.stepper import Result, TimeStepper
@@ -45,17 +49,17 @@ def assemble_vector(form) -> PETSc.Vec:
 
 
 def scalar_of(D):
-    """Isotropic part of a diffusion coefficient: D itself, or the half-trace of a tensor."""
+    """Isotropic part of a 2D diffusion coefficient: D itself, or the half-trace of a tensor."""
     return ufl.tr(D) / 2 if ufl.shape(D) == (2, 2) else D
 
 
-def tensor_of(D):
-    """Tensor form of a diffusion coefficient: D itself, or D * identity for a scalar."""
-    return D if ufl.shape(D) == (2, 2) else D * ufl.Identity(2)
+def tensor_of(D, dim: int = 2):
+    """Tensor form of a diffusion coefficient: D itself, or D * identity (dim x dim) for a scalar."""
+    return D if ufl.shape(D) != () else D * ufl.Identity(dim)
 
 
 class DiffusionProblem:
-    """Polarisation diffusion on the disk.
+    """Polarisation diffusion on the disk or the cylinder.
 
     Parameters
     ----------
@@ -69,12 +73,14 @@ class DiffusionProblem:
         called once the mesh exists. ``None`` takes ``[diffusion]`` from the configuration.
     initial:
         Callable ``x -> u0`` for interpolation (x of shape (3, N)); default the Gaussian
-        exp(-(x^2 + y^2) / r0^2).
+        exp(-(x^2 + y^2) / r0^2), in 3D times the z-profile (:mod:`app.geometry`).
     source:
         Optional manufactured source ``(g, s)``: a UFL expression g(x) and a function s(t),
         adding s(t) g to the right-hand side. For verification.
     mesh:
-        Optional prebuilt ``(mesh, cell_tags, facet_tags)``; default the Gmsh disk.
+        Optional prebuilt ``(mesh, cell_tags, facet_tags)``; default the Gmsh disk, or the
+        cylinder for layer and slab. The Dirichlet facets are those tagged
+        :data:`app.mesh.RIM_TAG`, or every exterior facet of a mesh without that tag.
     """
 
     def __init__(
@@ -117,17 +123,27 @@ class DiffusionProblem:
         if self._mesh_input is not None:
             self.mesh, self.cell_tags, self.facet_tags = self._mesh_input
         else:
-            spec = app_mesh.DiskSpec.from_config(self.config)
-            self.mesh, self.cell_tags, self.facet_tags = app_mesh.disk_mesh(
-                spec, self.config.mesh.directory, self.comm
+            self.mesh, self.cell_tags, self.facet_tags = app_mesh.cached_mesh(
+                self.mesh_spec(), self.config.mesh.directory, self.comm
             )
+        self.dim = self.mesh.geometry.dim
+
+    def mesh_spec(self):
+        """The Gmsh mesh this configuration asks for: the disk, or the cylinder in 3D."""
+        if self.config.domain.geometry == "disk":
+            return app_mesh.DiskSpec.from_config(self.config)
+        from app.cylinder import CylinderSpec
+
+        return CylinderSpec.from_config(self.config)
 
     def create_spaces(self) -> None:
         self.V = fem.functionspace(self.mesh, ("Lagrange", self.config.mesh.degree))
         self.x = ufl.SpatialCoordinate(self.mesh)
         tdim = self.mesh.topology.dim
         self.mesh.topology.create_connectivity(tdim - 1, tdim)
-        rim = dmesh.exterior_facet_indices(self.mesh.topology)
+        rim = self.facet_tags.find(app_mesh.RIM_TAG) if self.facet_tags is not None else np.zeros(0, np.int32)
+        if self.comm.allreduce(len(rim)) == 0:  # a mesh of one's own: its whole boundary
+            rim = dmesh.exterior_facet_indices(self.mesh.topology)
         self.bcs = []
         if self.config.domain.boundary == "dirichlet":
             dofs = fem.locate_dofs_topological(self.V, tdim - 1, rim)
@@ -151,8 +167,10 @@ class DiffusionProblem:
             self.D = D
         else:
             self.D = fem.Constant(self.mesh, np.asarray(D, dtype=PETSc.ScalarType))
-        if ufl.shape(self.D) not in ((), (2, 2)):
-            raise ValueError(f"diffusion: expected a scalar or a 2x2 tensor, got shape {ufl.shape(self.D)}")
+        if ufl.shape(self.D) not in ((), (self.dim, self.dim)):
+            raise ValueError(
+                f"diffusion: expected a scalar or a {self.dim}x{self.dim} tensor, got shape {ufl.shape(self.D)}"
+            )
 
     def create_forms(self) -> None:
         u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
@@ -165,7 +183,7 @@ class DiffusionProblem:
         elif form == "conservative":
             k = scalar_of(self.D) * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
         else:  # tensor
-            k = ufl.inner(tensor_of(self.D) * ufl.grad(u), ufl.grad(v)) * ufl.dx
+            k = ufl.inner(tensor_of(self.D, self.dim) * ufl.grad(u), ufl.grad(v)) * ufl.dx
         self.symmetric = form != "paper"
         self.a_mass = fem.form(u * v * ufl.dx)
         self.a_stiff = fem.form(k)
@@ -182,9 +200,7 @@ class DiffusionProblem:
             fem_petsc.set_bc(self.b, self.bcs)
 
         # initial state
-        r0 = self.config.initial.r0
-        init = self._initial or (lambda x: np.exp(-(x[0] ** 2 + x[1] ** 2) / r0**2))
-        self.u.interpolate(init)
+        self.u.interpolate(self._initial or continuum_initial_state(self.config))
         if self.bcs:
             self.bcs[0].set(self.u.x.array)  # u = 0 on the rim, also at t = 0
         self.u.x.scatter_forward()
@@ -200,9 +216,16 @@ class DiffusionProblem:
 
     def create_observables(self) -> None:
         v = ufl.TestFunction(self.V)
-        weight = hyperfine_profile(self.x, self.config.model.l0) * v * ufl.dx(metadata={"quadrature_degree": 6})
-        self.w = assemble_vector(weight)
+        m = self.config.model
+        profile = hyperfine_profile(self.x, m.l0, m.z0 if self.dim == 3 else None)
+        self.w = assemble_vector(profile * v * ufl.dx(metadata={"quadrature_degree": 6}))
         self.total = assemble_vector(v * ufl.dx)
+        self.layer = None  # 3D: the weight of the dot layer's cells, for the budget
+        if self.dim == 3 and self.cell_tags is not None:
+            from app.cylinder import LAYER_TAG
+
+            dx_layer = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.cell_tags, subdomain_id=LAYER_TAG)
+            self.layer = assemble_vector(v * dx_layer)
 
     # --- observables --------------------------------------------------------------------
 
@@ -211,8 +234,13 @@ class DiffusionProblem:
         return self.w.dot(self.u.x.petsc_vec if vec is None else vec)
 
     def integral(self, vec: PETSc.Vec | None = None) -> float:
-        """Integral of u over the disk, nm^2; collective."""
+        """Integral of u over the domain (nm^2, or nm^3 over the half cylinder z >= 0); collective."""
         return self.total.dot(self.u.x.petsc_vec if vec is None else vec)
+
+    def budget(self, vec: PETSc.Vec, total0: float) -> tuple[float, float, float]:
+        """3D: shares of the initial polarisation in the layer, in the host crystal, lost through the rim."""
+        total, layer = self.total.dot(vec) / total0, self.layer.dot(vec) / total0
+        return layer, total - layer, 1.0 - total
 
     # --- time integration ---------------------------------------------------------------
 
@@ -229,11 +257,13 @@ class DiffusionProblem:
         times = self.config.solver.output_times() if times is None else times
         if progress is None:
             progress = self.config.output.progress
-        callback = None
-        if on_output is not None:
-            out = fem.Function(self.V, name="u")
+        out = fem.Function(self.V, name="u") if on_output is not None else None
+        shares, total0 = [], self.integral()
 
-            def callback(t, vec):
+        def callback(t, vec):
+            if self.layer is not None:
+                shares.append(self.budget(vec, total0))
+            if out is not None:
                 vec.copy(out.x.petsc_vec)
                 out.x.scatter_forward()
                 on_output(t, out)
@@ -242,4 +272,11 @@ class DiffusionProblem:
         self.u.x.scatter_forward()
         result.stats["wall_setup_s"] = dict(self.timings)
         result.stats["dofs"] = int(self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs)
+        result.stats["cells"] = int(self.mesh.topology.index_map(self.dim).size_global)
+        if self.layer is not None:
+            shares = np.array(shares)
+            result.stats["budget"] = {
+                "t_s": result.times, "layer": shares[:, 0], "host": shares[:, 1], "lost_through_rim": shares[:, 2],
+            }  # fmt: skip
+            result.stats["z_top_nm"] = continuum_top(self.config)
         return result

@@ -96,9 +96,26 @@ BAD = [
         "error: initial.profile: expected 'uniform' or 'pumped', got 'flat'",
     ),
     (
-        ["--set", "domain.geometry=layer"],
-        "error: diffusion.form: expected 'master' with domain.geometry = 'layer' "
-        "(the 3D continuum model is not built yet), got 'tensor'",
+        ["--set", "domain.geometry=layer", "--set", "diffusion.form=paper"],
+        "error: diffusion.form: expected 'tensor' or 'master' with domain.geometry = 'layer' "
+        "(the paper and conservative forms are 2D), got 'paper'",
+    ),
+    (
+        ["--set", "domain.geometry=slab", "--set", "diffusion.form=conservative"],
+        "error: diffusion.form: expected 'tensor' or 'master' with domain.geometry = 'slab' "
+        "(the paper and conservative forms are 2D), got 'conservative'",
+    ),
+    (
+        ["--set", "domain.geometry=slab", "--set", "mesh.dz_layer=3.0"],
+        "error: mesh.dz_layer: expected at most model.z0 / 4 = 2.5 (the dot layer needs 4 elements), got 3.0",
+    ),
+    (
+        ["--set", "domain.geometry=layer", "--set", "mesh.dz_face=0.6"],
+        "error: mesh.dz_face: expected at most mesh.dz_layer = 0.5, got 0.6",
+    ),
+    (
+        ["--set", "domain.lattice_matched=true"],
+        "error: domain.lattice_matched: expected false with domain.geometry = 'disk' (it has no z), got True",
     ),
     (
         ["--set", "domain.geometry=slab", *MASTER],
