@@ -1,4 +1,4 @@
-"""PyVista renders: the D(x, y) surface and the spreading polarisation (nm).
+"""PyVista renders: the D(x, y) surface and the spreading polarisation (nm); 3D in :mod:`app.render3d`.
 
 Rendering happens on rank 0 only. Distributed DOLFINx data reach it through
 :class:`RankZeroGrid`, whose gathers are collective and are called on every rank. VTK here
@@ -72,7 +72,8 @@ def available() -> bool:
 
 
 class RankZeroGrid:
-    """The P1 mesh of a function space, and values of functions on it, gathered to rank 0.
+    """The mesh of a Lagrange space (triangles in 2D, tetrahedra in 3D), and values of
+    functions on it, gathered to rank 0: one point per global degree of freedom.
 
     Construction and :meth:`values` are collective.
     """
@@ -88,7 +89,8 @@ class RankZeroGrid:
         n_cells = V.mesh.topology.index_map(tdim).size_local
         topology, cell_types, x = plot.vtk_mesh(V, np.arange(n_cells, dtype=np.int32))
         l2g = imap.local_to_global(np.arange(n_owned + imap.num_ghosts, dtype=np.int32))
-        cells = topology.reshape(-1, 4)  # (3, a, b, c) per triangle
+        # (n, a, b, ...) per cell: n = 3 for triangles, 4 for tetrahedra (more for P2, P3)
+        cells = topology.reshape(-1, 1 + V.dofmap.dof_layout.num_dofs)
         cells = np.column_stack([cells[:, 0], l2g[cells[:, 1:]]])
         self.n_global = imap.size_global
         self._owned_global = l2g[:n_owned]
