@@ -6,7 +6,7 @@ ARGS ?=
 # the whole suite once serially, then again on two ranks
 PYTEST := python3 -m pytest
 
-.PHONY: run test test-sandbox test-serial test-mpi bench bench-master gallery
+.PHONY: run test test-sandbox test-serial test-mpi bench bench-master bench-3d gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
@@ -28,6 +28,10 @@ bench:
 
 bench-master:
 	$(FENICSX) mpirun -n $(NP) python3 benchmarks/master.py $(ARGS)
+
+bench-3d:
+	$(FENICSX) python3 benchmarks/model3d.py slab60
+	$(FENICSX) mpirun -n $(NP) python3 benchmarks/model3d.py $(ARGS)
 
 gallery:
 	$(FENICSX) python3 scripts/update_gallery.py

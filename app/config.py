@@ -43,11 +43,11 @@ class _Section(BaseModel):
             return data
         for key, value in data.items():
             field = cls.model_fields.get(key)
-            if field is None or field.annotation not in (float, int, float | None, int | None):
+            if field is None or field.annotation not in (float, int, float | None):
                 continue
             where = f"{cls.section}.{key}"
             if isinstance(value, bool):
-                raise _cross(where, "an integer" if field.annotation in (int, int | None) else "a number", value)
+                raise _cross(where, "an integer" if field.annotation is int else "a number", value)
             if isinstance(value, float) and not math.isfinite(value):
                 raise _cross(where, "a finite number", value)
         return data
@@ -114,6 +114,9 @@ BYTES_PER_TET = 1500
 
 #: host crystal above and below the dot layer of a slab when domain.barrier is not given, nm
 DEFAULT_BARRIER = 10.0
+#: 3D finite elements: mesh.h_min (nm) and diffusion.degree unless given (docs/model3d.md)
+H_MIN_3D = 3.0
+DEGREE_3D = 1
 
 
 class Domain(_Section):
@@ -161,7 +164,7 @@ class Mesh(_Section):
 
     section: ClassVar[str] = "mesh"
 
-    h_min: float = Field(2.0, gt=0, description="element size within fine_radius, nm")
+    h_min: float = Field(2.0, gt=0, description="element size within fine_radius, nm (3 in 3D unless given)")
     h_max: float = Field(20.0, gt=0, description="element size beyond coarse_radius, nm")
     fine_radius: float = Field(60.0, ge=0, description="radius of the finely meshed core, nm")
     coarse_radius: float = Field(200.0, gt=0, description="radius from which h = h_max, nm")
@@ -202,10 +205,10 @@ class Diffusion(_Section):
     fold: bool = Field(
         True, description="master: solve on the sites of one symmetry orbit (D4 about the axis, z -> -z)"
     )
-    degree: int | None = Field(
-        None, ge=1, le=3,
-        description="Lagrange degree of the space D is interpolated into (default 2 on the disk, 1 in 3D, "
-        "whose levels in z are fine: P2 moved t_1/2 by 0.1%, docs/model3d.md)",
+    degree: int = Field(
+        2, ge=1, le=3,
+        description="Lagrange degree of the space D is interpolated into (2 on the disk; 1 in 3D unless given, "
+        "whose levels in z are fine: docs/model3d.md)",
     )  # fmt: skip
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
@@ -290,6 +293,23 @@ class Config(_Section):
     diffusion: Diffusion = Field(default_factory=Diffusion)
     solver: Solver = Field(default_factory=Solver)
     output: Output = Field(default_factory=Output)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_3d(cls, data: Any) -> Any:
+        """In 3D (layer, slab) with the finite elements, keys not given take the 3D mesh study's
+        defaults (docs/model3d.md): mesh.h_min and diffusion.degree."""
+        if not isinstance(data, dict) or not isinstance(data.get("domain", {}), dict):
+            return data
+        geometry = data.get("domain", {}).get("geometry", "disk")
+        if geometry not in ("layer", "slab"):
+            return data
+        data = dict(data)
+        for section, key, value in (("mesh", "h_min", H_MIN_3D), ("diffusion", "degree", DEGREE_3D)):
+            table = data.get(section, {})
+            if isinstance(table, dict) and key not in table:
+                data[section] = {**table, key: value}
+        return data
 
     @model_validator(mode="after")
     def _geometry(self) -> Config:
@@ -378,13 +398,6 @@ class Config(_Section):
             cells += sum(2 * math.pi * x * (rc - rf) / 64 / (tri * hh**2) for x, hh in zip(r, h, strict=True))
         cells += math.pi * max(R**2 - rc**2, 0.0) / (tri * m.h_max**2)
         return cells
-
-    @property
-    def field_degree(self) -> int:
-        """The degree D is interpolated into: diffusion.degree, else 2 on the disk and 1 in 3D."""
-        if self.diffusion.degree is not None:
-            return self.diffusion.degree
-        return 2 if self.domain.geometry == "disk" else 1
 
     @property
     def z_profile(self) -> str:

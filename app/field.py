@@ -216,7 +216,7 @@ def lattice_diffusion(problem) -> fem.Function:
     field = interpolate_lattice(
         problem.mesh,
         cfg.model,
-        cfg.field_degree,
+        cfg.diffusion.degree,
         mesh_name=name,
         cache_dir=cfg.diffusion.cache or None,
         progress=cfg.output.progress,

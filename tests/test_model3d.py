@@ -256,3 +256,31 @@ def test_tensor_field_equals_the_lattice_at_every_dof(cylinder):
     D = lattice.diffusion_tensor_3d(pts, cfg.model)
     np.testing.assert_allclose(f.tensor.x.array[: 9 * n].reshape(n, 3, 3), D, rtol=1e-12, atol=1e-12)
     assert f.scalar is None and f.evaluated == n
+
+
+def test_3d_defaults_from_the_mesh_study_unless_given():
+    slab = app_config.build(domain={"geometry": "slab"})
+    assert (slab.mesh.h_min, slab.diffusion.degree) == (app_config.H_MIN_3D, app_config.DEGREE_3D) == (3.0, 1)
+    given = app_config.build(domain={"geometry": "layer"}, mesh={"h_min": 2.0}, diffusion={"degree": 2})
+    assert (given.mesh.h_min, given.diffusion.degree) == (2.0, 2)
+    disk = app_config.build()
+    assert (disk.mesh.h_min, disk.diffusion.degree) == (2.0, 2)
+
+
+def test_the_3d_presets_resolve_and_compare_like_with_like():
+    from app import figures
+
+    beyond = figures.resolve(figures.load_preset("beyond_2d"))
+    groups: dict[str, list] = {}
+    for cfg, extra in zip(beyond.configs, beyond.extras, strict=True):
+        groups.setdefault(extra["group"], []).append((cfg, extra["reference"]))
+    assert len(groups) == 12  # 4 fields x 3 geometries
+    for members in groups.values():
+        (ref,) = [c for c, is_ref in members if is_ref]
+        (fe,) = [c for c, is_ref in members if not is_ref]
+        assert ref.diffusion.form == "master" and fe.diffusion.form == "tensor"
+        assert (ref.domain.geometry, ref.model, ref.domain.radius) == (fe.domain.geometry, fe.model, fe.domain.radius)
+        assert fe.domain.lattice_matched == (fe.domain.geometry != "disk")
+    prediction = figures.resolve(figures.load_preset("prediction_3d"))
+    geometries = {(c.domain.geometry, c.domain.radius, c.domain.half_height(c.model.z0)) for c in prediction.configs}
+    assert ("disk", 300.0, 0.0) in geometries and ("slab", 300.0, 45.0) in geometries and ("slab", 60.0, 15.0) in geometries
