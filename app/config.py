@@ -334,6 +334,10 @@ class Config(_Section):
                 f"'tensor' or 'master' with domain.geometry = {geometry!r} (the paper and conservative forms are 2D)",
                 self.diffusion.form,
             )
+        if master and self.domain.lattice_matched:
+            raise _cross(
+                "domain.lattice_matched", "false with diffusion.form = 'master' (the lattice's planes are its own)", True
+            )
         if geometry != "disk" and not master and self.mesh.dz_layer > self.model.z0 / 4:
             raise _cross(
                 "mesh.dz_layer", f"at most model.z0 / 4 = {self.model.z0 / 4:g} (the dot layer needs 4 elements)",

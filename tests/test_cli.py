@@ -114,6 +114,11 @@ BAD = [
         "error: mesh.dz_face: expected at most mesh.dz_layer = 0.5, got 0.6",
     ),
     (
+        ["--set", "domain.geometry=layer", "--set", "domain.lattice_matched=true", *MASTER],
+        "error: domain.lattice_matched: expected false with diffusion.form = 'master' "
+        "(the lattice's planes are its own), got True",
+    ),
+    (
         ["--set", "domain.lattice_matched=true"],
         "error: domain.lattice_matched: expected false with domain.geometry = 'disk' (it has no z), got True",
     ),
