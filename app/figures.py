@@ -220,8 +220,18 @@ def run_field(preset: Preset, out: Path, comm, quick: bool) -> dict:
 # --- decay figures (3, 4, 5, forms) -------------------------------------------------------------
 
 
+def recorder(problem, base: Path):
+    """What records an animated curve during its solve (collective): :class:`_Recorder` on the
+    disk, :class:`app.render3d.Recorder` on the cylinder (x-z plane, mid-plane, D^zz and D^rr)."""
+    if problem.mesh.geometry.dim == 3:
+        from app.render3d import Recorder
+
+        return Recorder(problem, base)
+    return _Recorder(problem, base)
+
+
 class _Recorder:
-    """Frames for the animation (rank 0) and VTX files of u(t) and D, during one solve."""
+    """Frames for the animation (rank 0) and VTX files of u(t) and D, during one solve (2D)."""
 
     def __init__(self, problem, base: Path):
         from dolfinx import fem
@@ -253,6 +263,14 @@ class _Recorder:
 
     def close(self):
         self.writer.close()
+
+    def media(self, directory: Path, stem: str, title: str) -> dict:
+        """Render the animation into ``directory`` (rank 0, needs a display); ``{"animation": path}``."""
+        from app import render
+
+        gif = directory / f"{stem}.gif"
+        render.animation(self.grid.grid, self.frames, gif, title)
+        return {"animation": gif}
 
 
 def fit_deff(times, h, window, cfg: app_config.Config, comm, mesh) -> dict:
@@ -312,12 +330,12 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         problem = make_problem(cfg, comm).setup()
         lattice_run = cfg.diffusion.form == "master"  # no mesh: no animation, no constant-D fit
         animate = label in preset.spec.animate and not lattice_run
-        recorder = _Recorder(problem, d / f"{preset.name}_{slug(label)}") if animate else None
+        rec = recorder(problem, d / f"{preset.name}_{slug(label)}") if animate else None
         try:
-            res = problem.solve(on_output=recorder, desc=label)
+            res = problem.solve(on_output=rec, desc=label)
         finally:
-            if recorder is not None:
-                recorder.close()
+            if rec is not None:
+                rec.close()
         columns.setdefault("t_s", res.times)
         columns[label] = res.h
         times = decay_times(res.times, res.h)
@@ -348,8 +366,8 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
                            (problem.mesh, problem.cell_tags, problem.facet_tags))  # fmt: skip
             entry["D_eff_fe"] = fit["D_eff_fe"]
             entry["D_eff_exact_formula"] = fit["D_eff_exact_formula"]
-        if recorder is not None and comm.rank == 0:
-            animations[label] = (recorder, [str(p.relative_to(out)) for p in recorder.paths])
+        if rec is not None and comm.rank == 0:
+            animations[label] = (rec, [str(p.relative_to(out)) for p in rec.paths])
         curves.append(entry)
         records.append(record)
 
@@ -374,9 +392,10 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         media = {}
         if animations and render.available():
             for label, (rec, bp) in animations.items():
-                gif = d / f"{preset.name}_{slug(label)}.gif"
-                render.animation(rec.grid.grid, rec.frames, gif, f"{preset.name}: {label}")
-                media[label] = {"animation": str(gif.relative_to(out)), "vtx": bp}
+                made = rec.media(d, f"{preset.name}_{slug(label)}", f"{preset.name}: {label}")
+                media[label] = {"animation": str(made["animation"].relative_to(out)), "vtx": bp}
+                if made.get("images"):  # 3D: the x-z plane and mid-plane at a few times, D^zz and D^rr
+                    media[label]["images"] = [str(p.relative_to(out)) for p in made["images"]]
         elif animations:
             print(f"{preset.name}: no X server or Xvfb: animations not rendered (VTX files written)", flush=True)
             media = {label: {"vtx": bp} for label, (_, bp) in animations.items()}
@@ -497,6 +516,7 @@ def summary_markdown(figures: list[dict]) -> str:
                 parts = []
                 if "animation" in m:
                     parts.append(f"[animation]({m['animation']})")
+                parts += [f"[{Path(p).stem.rsplit('_', 1)[-1]}]({p})" for p in m.get("images", [])]
                 parts += [f"`{p}`" for p in m["vtx"]]
                 lines += [f"- {label}: " + ", ".join(parts)]
             if f.get("media"):
