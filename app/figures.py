@@ -339,9 +339,16 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         columns.setdefault("t_s", res.times)
         columns[label] = res.h
         times = decay_times(res.times, res.h)
-        entry = {"label": label, "form": cfg.diffusion.form, **times}
+        dom = cfg.domain
+        where = {
+            "geometry": dom.geometry,
+            "radius_nm": dom.radius,
+            "barrier_nm": dom.half_height(cfg.model.z0) - cfg.model.z0 / 2 if dom.geometry == "slab" else None,
+        }
+        entry = {"label": label, "form": cfg.diffusion.form, "geometry": geometry_label(cfg), "where": where, **times}
         other = preset.spec.compare_form
-        if other and other != cfg.diffusion.form:  # the article's form beside the validated one
+        # the article's form beside the validated one (2D only: paper and conservative have no 3D)
+        if other and other != cfg.diffusion.form and dom.geometry == "disk":
             alt = cfg.model_copy(deep=True)
             alt.diffusion.form = other
             h_alt = DiffusionProblem(alt, comm).solve(desc=f"{label} [{other}]").h
@@ -470,6 +477,9 @@ def summary_markdown(figures: list[dict]) -> str:
     lines = ["# Results", "", "Made by `python -m app.run`; numbers in s and nm^2/s. "
              "t_1/2 and t_1/e: first times at which h(t)/h(0) falls to 1/2 and 1/e "
              "(\"never\": not within t_end).", ""]  # fmt: skip
+    from app.headline import headline_lines
+
+    lines += headline_lines({f["name"]: f for f in figures})
     for f in figures:
         lines += [f"## {f['title']}", ""]
         if f.get("quick"):
