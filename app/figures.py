@@ -135,6 +135,11 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
     for label, curve in preset.curves:
         merged = app_config.merge(data, curve)
         merged.setdefault("output", {})["name"] = preset.name
+        if quick:  # coarse, but never coarser than the disk allows (h_max <= R / 2)
+            radius = merged.get("domain", {}).get("radius", app_config.Domain().radius)
+            mesh = merged["mesh"] = dict(merged["mesh"])
+            mesh["h_max"] = min(mesh["h_max"], radius / 2)
+            mesh["h_min"] = min(mesh["h_min"], mesh["h_max"])
         try:
             preset.configs.append(app_config.validate(merged))
         except app_config.ConfigError as exc:

@@ -284,3 +284,11 @@ def test_the_3d_presets_resolve_and_compare_like_with_like():
     prediction = figures.resolve(figures.load_preset("prediction_3d"))
     geometries = {(c.domain.geometry, c.domain.radius, c.domain.half_height(c.model.z0)) for c in prediction.configs}
     assert ("disk", 300.0, 0.0) in geometries and ("slab", 300.0, 45.0) in geometries and ("slab", 60.0, 15.0) in geometries
+
+
+def test_quick_mode_keeps_small_disks_valid():
+    from app import figures
+
+    for name in ("beyond_2d", "spreading_3d"):
+        for cfg in figures.resolve(figures.load_preset(name), quick=True).configs:
+            assert cfg.mesh.h_max <= cfg.domain.radius / 2
