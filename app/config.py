@@ -77,11 +77,17 @@ class Model(_Section):
 
     @model_validator(mode="after")
     def _electron_needs_field(self) -> Model:
-        if self.electron_sz != 0 and (self.B0 == 0 or self.g_e == 0):
+        if self.electron_sz != 0 and self.B0 == 0:
             raise _cross(
                 "model.B0",
                 "a non-zero field when electron_sz != 0 (omega_e = g_e mu_B B0 / hbar must not vanish)",
                 self.B0,
+            )
+        if self.electron_sz != 0 and self.g_e == 0:
+            raise _cross(
+                "model.g_e",
+                "a non-zero g factor when electron_sz != 0 (omega_e = g_e mu_B B0 / hbar must not vanish)",
+                self.g_e,
             )
         return self
 
@@ -281,6 +287,12 @@ class Output(_Section):
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="sub-directory of --out for this run")
     progress: bool = Field(True, description="show a progress bar on rank 0")
+
+    @model_validator(mode="after")
+    def _name_is_a_sub_directory(self) -> Output:
+        if self.name.startswith("."):  # '.', '..' and the run's own hidden files (.staging-*, the lock)
+            raise _cross("output.name", "a sub-directory name not starting with '.'", self.name)
+        return self
 
 
 class Config(_Section):

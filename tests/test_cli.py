@@ -57,6 +57,14 @@ BAD = [
     (["--set", "mesh.degree=true"], "error: mesh.degree: expected an integer, got True"),
     (["--set", "domain.geometry=slab", "--set", "domain.barrier=inf", *MASTER],
      "error: domain.barrier: expected a finite number, got inf"),
+    (["--set", "model.g_e=0"],
+     "error: model.g_e: expected a non-zero g factor when electron_sz != 0 "
+     "(omega_e = g_e mu_B B0 / hbar must not vanish), got 0.0"),
+    # the run's directory is a sub-directory of --out, never --out itself or above it
+    (["--set", "output.name=."], "error: output.name: expected a sub-directory name not starting with '.', got '.'"),
+    (["--set", "output.name=.."], "error: output.name: expected a sub-directory name not starting with '.', got '..'"),
+    (["--set", "output.name=.staging-run"],
+     "error: output.name: expected a sub-directory name not starting with '.', got '.staging-run'"),
     # runaway sizes, refused before anything is meshed or allocated
     (["--set", "mesh.h_min=1e-6"],
      "error: mesh: expected at most 2e+06 cells (solver.max_memory_gb = 8), got about 2.61e+16 "
