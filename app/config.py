@@ -474,15 +474,24 @@ def apply_override(data: dict, assignment: str) -> None:
     node[last] = parse_value(value.strip())
 
 
-def read_toml(path: str | Path) -> dict:
+def read_toml(path: str | Path, what: str = "--config") -> dict:
+    """A TOML file's tables; ConfigError naming ``what`` (the option that gave the path)."""
     path = Path(path)
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"--config: expected an existing TOML file, got {str(path)!r}") from None
+        raise ConfigError(f"{what}: expected an existing TOML file, got {str(path)!r}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what}: expected a TOML file, got {str(path)!r} (a directory)") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: expected a readable TOML file, got {str(path)!r} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what}: expected a UTF-8 TOML file, got {str(path)!r} (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config: {path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{what}: expected a valid TOML file, got {str(path)!r} ({exc})") from None
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -84,7 +84,7 @@ def load_preset(name: str) -> Preset:
             raise app_config.ConfigError(
                 f"--preset: expected one of {', '.join(preset_names())}, all, or a .toml file, got {name!r}"
             )
-    data = app_config.read_toml(path)
+    data = app_config.read_toml(path, "--preset")
     where = f"preset {path.stem}"
     unknown = set(data) - {"figure", "config", "curve"}
     if unknown:

@@ -165,6 +165,31 @@ def test_unwritable_output_directory(tmp_path, capsys):
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("option", ["--config", "--preset"])
+def test_config_and_preset_files_that_are_not_utf8_toml(tmp_path, capsys, option):
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe")
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b"[model]\n# gr\xf6\xdfer\n")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[model\n")
+    out = tmp_path / "o"
+    cases = [
+        (folder, f"error: {option}: expected a TOML file, got '{folder}' (a directory)"),
+        (binary, f"error: {option}: expected a UTF-8 TOML file, got '{binary}' (byte 0xff at offset 8)"),
+        (latin1, f"error: {option}: expected a UTF-8 TOML file, got '{latin1}' (byte 0xf6 at offset 12)"),
+        (broken, f"error: {option}: expected a valid TOML file, got '{broken}' "
+                 "(Expected ']' at the end of a table declaration (at line 1, column 7))"),
+        (tmp_path / "missing.toml", f"error: {option}: expected an existing TOML file, got '{tmp_path / 'missing.toml'}'"),
+    ]  # fmt: skip
+    for path, message in cases:
+        assert app_run.main([option, str(path), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == message + "\n"
+    assert not out.exists()
+
+
 def test_bad_config_file_names_the_key(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[mesh]\nh_min = 'fine'\n")
