@@ -18,6 +18,7 @@ list every figure with its images and numbers.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -28,7 +29,8 @@ from typing import Literal
 
 import numpy as np
 from mpi4py import MPI
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from app import config as app_config
 from app import output
@@ -58,7 +60,20 @@ class FigureSpec(BaseModel):
     fit_window: tuple[float, float] = (0.05, 0.95)
     surface_scale: Literal["linear", "log"] = "linear"
     window: tuple[float, float] = (0.1, 3000.0)  # validation: where max |h - h_ref| is taken, s
-    compare_form: str | None = None  # decay: every curve also solved with this form, drawn thin dashed
+    # decay: every curve also solved with this form, drawn thin dashed
+    compare_form: Literal["paper", "conservative", "tensor"] | None = None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> FigureSpec:
+        lo, hi = self.fit_window
+        if not 0 <= lo < hi <= 1:
+            raise PydanticCustomError(
+                "cross", f"figure.fit_window: expected [low, high] with 0 <= low < high <= 1 (h/h0), got {[lo, hi]}"
+            )
+        lo, hi = self.window
+        if not 0 <= lo < hi:
+            raise PydanticCustomError("cross", f"figure.window: expected [low, high] with 0 <= low < high (s), got {[lo, hi]}")
+        return self
 
 
 @dataclass
@@ -93,14 +108,21 @@ def load_preset(name: str) -> Preset:
         spec = FigureSpec.model_validate(data.get("figure", {}))
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise app_config.ConfigError(f"{where}: figure.{key}: {err['msg']}") from None
+        raise app_config.ConfigError(f"{where}: {app_config._describe({**err, 'loc': ('figure', *err['loc'])})}") from None
+    if not isinstance(data.get("config", {}), dict):
+        raise app_config.ConfigError(f"{where}: config: expected a table ([config]), got {data['config']!r}")
+    if not isinstance(data.get("curve", []), list):
+        raise app_config.ConfigError(f"{where}: curve: expected an array of tables ([[curve]]), got {data['curve']!r}")
     curves, extras = [], []
     for i, c in enumerate(data.get("curve", [])):
+        if not isinstance(c, dict):
+            raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a table ([[curve]]), got {c!r}")
         c = dict(c)
         label = c.pop("label", None)
         if not isinstance(label, str) or not label:
             raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label, got {label!r}")
+        if label in [lab for lab, _ in curves]:  # a label names a CSV column: two would lose one
+            raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label no other curve has, got {label!r}")
         extra = {"group": c.pop("group", None), "reference": c.pop("reference", False)}
         if spec.kind == "validation" and not isinstance(extra["group"], str):
             raise app_config.ConfigError(f"{where}: curve {label!r}: expected a group, got {extra['group']!r}")
@@ -142,9 +164,26 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
             mesh["h_min"] = min(mesh["h_min"], mesh["h_max"])
         try:
             preset.configs.append(app_config.validate(merged))
+            if any(_sets(curve, o) for o in overrides):  # a --set this curve replaces is checked all the same
+                checked = copy.deepcopy(merged)
+                for o in overrides:
+                    app_config.apply_override(checked, o)
+                app_config.validate(checked)
         except app_config.ConfigError as exc:
             raise app_config.ConfigError(f"{preset.name} [{label}]: {exc}") from None
     return preset
+
+
+def _sets(curve: dict, override: str) -> bool:
+    """Does ``curve`` set the key of the ``--set`` ``override`` (or a table above it)?"""
+    node = curve
+    for part in override.partition("=")[0].strip().split("."):
+        if not isinstance(node, dict):
+            return True  # the curve sets a value where the override has a table
+        if part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def slug(label: str) -> str:

@@ -42,7 +42,8 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m app.run", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--preset", nargs="+", metavar="NAME", help="figures to make: fig1 ... fig5, forms, all (default), or preset .toml files"
+        "--preset", nargs="+", action="extend", metavar="NAME",
+        help="figures to make: fig1 ... fig5, forms, all (default), or preset .toml files (repeatable)",
     )
     p.add_argument("--quick", action="store_true", help="reduced resolution for smoke tests (coarse mesh, few outputs)")
     p.add_argument("--single", action="store_true", help="solve one case from the configuration instead of the figures")
@@ -152,7 +153,7 @@ def _main(argv: list[str] | None, comm) -> int:
         if figures_mode:
             from app import figures
 
-            names = args.preset or ["all"]
+            names = list(dict.fromkeys(args.preset or ["all"]))  # each figure once, in the order given
             if "all" in names:
                 names = [n for n in names if n != "all"] + [n for n in figures.preset_names() if n not in names]
             presets = [figures.resolve(figures.load_preset(n), args.config, args.overrides, args.quick) for n in names]
