@@ -78,6 +78,26 @@ def prepare_output(directory: Path, comm) -> None:
         raise app_config.ConfigError(problem)
 
 
+def check_before_work(solves: list[tuple[app_config.Config, str | None, bool]], comm) -> None:
+    """What validation of each configuration alone cannot see, checked before anything is
+    meshed, allocated or written; ConfigError (the same on every rank) if anything is wrong.
+
+    ``solves`` holds, for each configuration, the other form it is also solved with (a
+    figure's compare_form) or None, and whether it is solved on a mesh. Checked: the size
+    of a lattice and the PETSc options (by PETSc itself).
+    """
+    from app import petsc_options
+
+    for cfg, other_form, _ in solves:
+        if cfg.diffusion.form == "master":  # size the lattice before anything is allocated
+            from app.master import check_budget
+
+            check_budget(cfg)
+        petsc_options.check(cfg)
+        if other_form:
+            petsc_options.check(cfg, form=other_form)
+
+
 def state_warnings(cfg: app_config.Config, stats: dict) -> list[str]:
     """Lines about a non-physical or unresolved state (the same on every rank)."""
     out = []
@@ -161,12 +181,12 @@ def _main(argv: list[str] | None, comm) -> int:
             if args.preset or args.quick:
                 raise UsageError("--preset and --quick make figures; they do not combine with --single or --field-cuts")
             cfg = app_config.load(args.config, args.overrides)
-        configs = [c for pr in presets for c in pr.configs] if figures_mode else [cfg]
-        for c in configs:
-            if c.diffusion.form == "master":  # size the lattice before anything is allocated
-                from app.master import check_budget
-
-                check_budget(c)
+        if figures_mode:  # field figures (1, 2) need no mesh; a decay's compare_form solves on one
+            solves = [(c, pr.spec.compare_form, pr.spec.kind != "field" and (c.diffusion.form != "master"
+                       or bool(pr.spec.compare_form))) for pr in presets for c in pr.configs]  # fmt: skip
+        else:
+            solves = [(cfg, None, not args.field_cuts and cfg.diffusion.form != "master")]
+        check_before_work(solves, comm)
         out_dir = Path(args.out)
         prepare_output(out_dir, comm)
     except (UsageError, app_config.ConfigError) as exc:

@@ -49,6 +49,25 @@ def _reason_name(enum, value: int) -> str:
     return names[0] if names else str(value)
 
 
+def default_options(solver: Solver, symmetric: bool) -> dict:
+    """The stepper's own PETSc options (no prefix); a discretisation's and then
+    ``solver.petsc_options`` are laid over them."""
+    opts = {
+        "ts_type": solver.ts_type,
+        "ts_adapt_type": "basic",
+        "ts_max_snes_failures": -1,
+        "ts_max_steps": 1_000_000,
+        "snes_type": "ksponly",
+        "ksp_type": "cg" if symmetric else "gmres",
+        "ksp_rtol": 1e-10,
+        "pc_type": "hypre",
+        "pc_hypre_type": "boomeramg",
+    }
+    if solver.ts_type == "bdf":
+        opts["ts_bdf_order"] = 3
+    return opts
+
+
 class TimeStepper:
     """PETSc TS for M u' + K u = s(t) b (linear, constant M and K).
 
@@ -117,21 +136,7 @@ class TimeStepper:
 
     def petsc_defaults(self) -> dict:
         """The named PETSc defaults; ``solver.petsc_options`` is laid over them."""
-        s = self.solver
-        opts = {
-            "ts_type": s.ts_type,
-            "ts_adapt_type": "basic",
-            "ts_max_snes_failures": -1,
-            "ts_max_steps": 1_000_000,
-            "snes_type": "ksponly",
-            "ksp_type": "cg" if self.symmetric else "gmres",
-            "ksp_rtol": 1e-10,
-            "pc_type": "hypre",
-            "pc_hypre_type": "boomeramg",
-        }
-        if s.ts_type == "bdf":
-            opts["ts_bdf_order"] = 3
-        return opts
+        return default_options(self.solver, self.symmetric)
 
     def _create_ts(self) -> None:
         s = self.solver
