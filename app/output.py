@@ -7,6 +7,7 @@ results of an earlier run stay as they were until the new ones are complete.
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import json
 import os
@@ -85,6 +86,24 @@ def check_writable(directory: str | Path) -> str | None:
             pass
     except OSError as exc:
         return f"--out: expected a writable directory, got {str(directory)!r} ({exc.strerror or exc})"
+    return None
+
+
+def check_creatable(directory: str | Path, key: str) -> str | None:
+    """None if ``directory`` is a writable directory or could be made one, else a one-line
+    reason naming ``key`` (rank 0). Unlike :func:`check_writable` it leaves nothing behind:
+    a cache directory is only made by the run that writes into it."""
+    directory = Path(directory)
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # the deepest part of the path there already is
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"{key}: expected a writable directory, got {str(directory)!r} ({exc.strerror or exc})"
     return None
 
 

@@ -84,7 +84,9 @@ def check_before_work(solves: list[tuple[app_config.Config, str | None, bool]], 
 
     ``solves`` holds, for each configuration, the other form it is also solved with (a
     figure's compare_form) or None, and whether it is solved on a mesh. Checked: the size
-    of a lattice and the PETSc options (by PETSc itself).
+    of a lattice, the PETSc options (by PETSc itself) and the cache directories the job
+    will write (on rank 0: ``mesh.directory`` of a solve on a mesh, ``diffusion.cache`` of a
+    solve with lattice rates).
     """
     from app import petsc_options
 
@@ -96,6 +98,18 @@ def check_before_work(solves: list[tuple[app_config.Config, str | None, bool]], 
         petsc_options.check(cfg)
         if other_form:
             petsc_options.check(cfg, form=other_form)
+    problem = None
+    if comm.rank == 0:
+        dirs = {}
+        for cfg, _, on_mesh in solves:
+            if on_mesh:
+                dirs.setdefault(("mesh.directory", cfg.mesh.directory))
+            if cfg.diffusion.source == "lattice" and cfg.diffusion.cache:
+                dirs.setdefault(("diffusion.cache", cfg.diffusion.cache))
+        problem = next(filter(None, (output.check_creatable(d, key) for key, d in dirs)), None)
+    problem = comm.bcast(problem, root=0)
+    if problem:
+        raise app_config.ConfigError(problem)
 
 
 def state_warnings(cfg: app_config.Config, stats: dict) -> list[str]:

@@ -165,6 +165,42 @@ def test_unwritable_output_directory(tmp_path, capsys):
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("key", ["mesh.directory", "diffusion.cache"])
+def test_unwritable_cache_directory_is_refused_before_any_work(tmp_path, capsys, key):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = tmp_path / "o"
+    args = ["--single", "--set", "diffusion.source=lattice", "--set", f"{key}='{blocker / 'sub'}'", "--out", str(out)]
+    assert app_run.main(args) == 2
+    assert capsys.readouterr().err == f"error: {key}: expected a writable directory, got '{blocker / 'sub'}' (Not a directory)\n"
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a directory without write permission")
+def test_cache_directory_without_permission_is_refused(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    out = tmp_path / "o"
+    assert app_run.main(["--single", "--set", f"mesh.directory='{locked / 'm'}'", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: mesh.directory: expected a writable directory, got '{locked / 'm'}' (Permission denied)\n"
+    assert not out.exists() and not (locked / "m").exists()
+
+
+def test_only_the_directories_a_solve_writes_are_checked(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    bad = str(blocker / "sub")
+    master = app_config.build(diffusion={"form": "master", "source": "lattice", "cache": bad}, mesh={"directory": bad})
+    with pytest.raises(app_config.ConfigError, match="^diffusion.cache: expected a writable directory"):
+        app_run.check_before_work([(master, None, False)], app_run.MPI.COMM_WORLD)
+    master.diffusion.cache = ""  # no cache, and the lattice has no mesh: nothing to check
+    app_run.check_before_work([(master, None, False)], app_run.MPI.COMM_WORLD)
+    constant = app_config.build(diffusion={"cache": bad}, mesh={"directory": str(tmp_path / "new" / "meshes")})
+    app_run.check_before_work([(constant, None, True)], app_run.MPI.COMM_WORLD)  # constant D: no cache
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # the check made nothing
+
+
 @pytest.mark.parametrize("option", ["--config", "--preset"])
 def test_config_and_preset_files_that_are_not_utf8_toml(tmp_path, capsys, option):
     folder = tmp_path / "folder.toml"

@@ -39,11 +39,20 @@ def error_lines(proc) -> list[str]:
 
 
 def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    proc = mpirun(tmp_path, "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{blocker / 'cache'}'")
+    """The lattice field's cache file is a directory: every rank reads it as corrupt, and
+    rank 0 alone, rewriting it, fails (an unwritable cache directory is bad input instead,
+    refused before any work)."""
+    from app.field import cache_key, cache_path
+
+    cfg = build(mesh={"h_min": 10.0, "h_max": 40.0}, diffusion={"source": "lattice"})
+    entry = cache_path(tmp_path / "cache", cache_key(cfg.model, DiskSpec.from_config(cfg).name, cfg.diffusion.degree))
+    entry.mkdir(parents=True)
+    (entry / "in-the-way").write_text("x")
+    proc = mpirun(tmp_path, "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{tmp_path / 'cache'}'")
     assert proc.returncode != 0
-    assert error_lines(proc) == [f"error: rank 0 of 2: NotADirectoryError: [Errno 20] Not a directory: '{blocker / 'cache'}'"]
+    (line,) = error_lines(proc)
+    assert line.startswith("error: rank 0 of 2: IsADirectoryError: [Errno 21] Is a directory: ")
+    assert line.endswith(f" -> '{entry}'")
     assert not (tmp_path / "out" / "run").exists()
 
 

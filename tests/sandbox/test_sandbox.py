@@ -178,9 +178,9 @@ def test_a_full_disk_ends_the_job_with_one_line_and_publishes_nothing(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a read-only bind mount needs root")
-def test_a_read_only_cache_ends_the_job_with_one_line(tmp_path):
+def test_a_read_only_cache_is_refused_before_any_work(tmp_path):
     """diffusion.cache on a read-only mount (root cannot write there either): the lattice
-    field cannot be cached; the job must end, naming the rank, not hang in a barrier."""
+    field could not be cached; the job is refused in one line, exit code 2, before any work."""
     cache = tmp_path / "ro"
     cache.mkdir()
     subprocess.run(["mount", "--bind", str(cache), str(cache)], check=True, timeout=30)
@@ -193,10 +193,11 @@ def test_a_read_only_cache_ends_the_job_with_one_line(tmp_path):
         with Job(args) as job:
             rc, text = job.wait(timeout=300)
             assert wait_for(lambda: not tagged(job.tag), timeout=5)
-        assert rc != 0
+        assert rc == 2
         errors = [ln for ln in text.splitlines() if ln.startswith("error: ")]
-        assert errors and errors[0].startswith("error: rank 0 of 2: OSError: [Errno 30] Read-only file system"), text[-2000:]
-        assert not (out / "ro").exists()
+        assert errors == [f"error: diffusion.cache: expected a writable directory, got '{cache / 'fields'}' "
+                          "(Read-only file system)"], text[-2000:]  # fmt: skip
+        assert not out.exists()
     finally:
         subprocess.run(["umount", "-l", str(cache)], check=False, timeout=30)
 
