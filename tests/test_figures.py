@@ -24,7 +24,8 @@ def results(tmp_path_factory):
     """All presets once (the default job) in quick mode; the same directory on every rank."""
     out = tmp_path_factory.mktemp("figures") if COMM.rank == 0 else None
     out = COMM.bcast(out, root=0)
-    code = app_run.main(["--quick", "--out", str(out), "--set", f"diffusion.cache='{out / 'cache'}'"])
+    code = app_run.main(["--quick", "--out", str(out), "--set", f"diffusion.cache='{out / 'cache'}'",
+                         "--set", f"mesh.directory='{out / 'meshes'}'"])  # fmt: skip
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     return out, {f["name"]: f for f in summary["figures"]}
