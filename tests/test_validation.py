@@ -66,7 +66,7 @@ def test_small_validation_preset_runs_and_measures_against_its_lattice(shared_tm
     if COMM.rank == 0:
         path.write_text(SMALL)
     COMM.barrier()
-    preset = figures.resolve(figures.load_preset(str(path)))
+    preset = figures.resolve(figures.load_preset(str(path)), overrides=[f"mesh.directory='{shared_tmp / 'meshes'}'"])
     info = figures.run_preset(preset, shared_tmp / "out", COMM)
     rows = {c["label"]: c for c in info["curves"]}
     assert rows["columns"]["max_abs_dh"] == 0.0 and rows["columns"]["reference"]
