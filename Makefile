@@ -1,12 +1,12 @@
 # The two commands of the README. Both run inside the FEniCSx environment made by
-# scripts/fenicsx (the host's own dolfinx >= 0.9 if it has one, else a cached trixie root).
+# scripts/fenicsx (the host's own dolfinx >= 0.9 if it has one, else a cached Debian root).
 FENICSX := scripts/fenicsx
 NP ?= 2
 ARGS ?=
 # the whole suite once serially, then again on two ranks
 PYTEST := python3 -m pytest
 
-.PHONY: run test test-sandbox test-serial test-mpi bench bench-master bench-3d gallery
+.PHONY: run test test-sandbox test-serial test-mpi test-next shell bench bench-master bench-3d gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
@@ -22,6 +22,14 @@ test-serial:
 
 test-mpi:
 	$(FENICSX) timeout 1800 mpirun -n 2 $(PYTEST) --color=no $(ARGS)
+
+# the whole suite on the next DOLFINx: a Debian sid root (built once, like trixie's)
+test-next:
+	FENICSX_SUITE=sid $(MAKE) test-serial test-mpi
+
+# a shell in the environment (python, mpirun, the product on PYTHONPATH)
+shell:
+	$(FENICSX) bash
 
 bench:
 	$(FENICSX) python3 benchmarks/solver.py

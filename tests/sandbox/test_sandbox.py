@@ -202,6 +202,36 @@ def test_a_read_only_cache_is_refused_before_any_work(tmp_path):
         subprocess.run(["umount", "-l", str(cache)], check=False, timeout=30)
 
 
+def test_the_users_own_command_works_as_typed_with_more_ranks_than_cores(tmp_path):
+    """`mpirun -n N python ...` with N above the number of cores: `python` exists and
+    Open MPI allows the oversubscription (docker/mpi-defaults, in the root)."""
+    n = (os.cpu_count() or 1) + 2
+    code = "from mpi4py import MPI; c = MPI.COMM_WORLD; c.rank or print('ranks', c.size)"
+    with Job(["mpirun", "-n", str(n), "python", "-c", code], cwd=tmp_path) as job:
+        rc, text = job.wait(timeout=300)
+    assert rc == 0, text
+    assert f"ranks {n}" in text.splitlines()
+    assert "deprecated" not in text.lower()
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) for a terminal")
+def test_a_shell_on_a_terminal_reads_it_make_shell(tmp_path):
+    """On a terminal the job runs in the foreground: an interactive shell reads what is typed."""
+    typed = 'echo "inside $FENICSX_ROOT"; python -c "print(6 * 7)"; exit 3\n'
+    proc = subprocess.run(["script", "-qec", f"{FENICSX} bash", "/dev/null"], input=typed, text=True,
+                          capture_output=True, timeout=120, start_new_session=True, cwd=tmp_path)  # fmt: skip
+    lines = [ln.strip() for ln in proc.stdout.replace("\r", "").splitlines()]
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "42" in lines and any(ln.startswith("inside /") for ln in lines), lines
+
+
+def test_a_bad_suite_name_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([FENICSX, "true"], env={**os.environ, "FENICSX_SUITE": "../etc"}, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (
+        2, "fenicsx: FENICSX_SUITE: expected a Debian suite name (trixie, sid, ...), got '../etc'\n")
+
+
 def mounts_under(path: Path) -> list[str]:
     prefix = str(path.resolve()) + "/"
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
