@@ -1,8 +1,19 @@
-"""Every DOLFINx version difference in one place, detected by feature, not version string."""
+"""Every DOLFINx version difference in one place, detected by feature, not version string.
+
+Known: 0.9 (Debian trixie) and 0.11 (Debian sid). In 0.10 ``dolfinx.io.gmshio`` became
+``dolfinx.io.gmsh`` and ``model_to_mesh`` returns a MeshData object; ``assemble_matrix``'s
+``diagonal=`` became ``diag=``; ``element.interpolation_points`` became a property.
+"""
 
 from __future__ import annotations
 
-from dolfinx.io import gmshio
+import functools
+import inspect
+
+try:  # 0.10 and later
+    from dolfinx.io import gmsh as gmshio
+except ImportError:  # 0.9
+    from dolfinx.io import gmshio
 
 
 def read_msh(path, comm, gdim: int = 2):
@@ -35,3 +46,24 @@ def vtx_writer(comm, path, functions):
     if hasattr(io, "VTXMeshPolicy"):
         kwargs["mesh_policy"] = io.VTXMeshPolicy.reuse
     return io.VTXWriter(comm, str(path), functions, **kwargs)
+
+
+@functools.cache
+def _diagonal_keyword() -> str:
+    from dolfinx.fem import petsc
+
+    params = inspect.signature(petsc.assemble_matrix).parameters
+    return "diag" if "diag" in params else "diagonal"
+
+
+def assemble_matrix(form, bcs, diagonal: float):
+    """``dolfinx.fem.petsc.assemble_matrix`` with ``diagonal`` on the rows of ``bcs``."""
+    from dolfinx.fem import petsc
+
+    return petsc.assemble_matrix(form, bcs=bcs, **{_diagonal_keyword(): diagonal})
+
+
+def interpolation_points(element):
+    """The reference interpolation points of a DOLFINx finite element (a method up to 0.9)."""
+    points = element.interpolation_points
+    return points() if callable(points) else points

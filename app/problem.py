@@ -31,6 +31,7 @@ from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from app import compat
 from app import mesh as app_mesh
 from app.config import Config
 from app.geometry import continuum_initial_state, continuum_top
@@ -188,9 +189,9 @@ class DiffusionProblem:
         self.a_mass = fem.form(u * v * ufl.dx)
         self.a_stiff = fem.form(k)
 
-        self.M = fem_petsc.assemble_matrix(self.a_mass, bcs=self.bcs, diagonal=1.0)
+        self.M = compat.assemble_matrix(self.a_mass, self.bcs, diagonal=1.0)
         self.M.assemble()
-        self.K = fem_petsc.assemble_matrix(self.a_stiff, bcs=self.bcs, diagonal=0.0)
+        self.K = compat.assemble_matrix(self.a_stiff, self.bcs, diagonal=0.0)
         self.K.assemble()
 
         self.b = None

@@ -8,6 +8,7 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
+from app import compat
 from app import config as app_config
 from app.observables import exact_constant_d
 from app.problem import DiffusionProblem
@@ -85,7 +86,7 @@ def mms_error(mesh_dir, form: str, h: float) -> float:
         shape = (2, 2) if form == "tensor" else ()
         V = fem.functionspace(problem.mesh, ("Lagrange", 3, shape))
         f = fem.Function(V)
-        f.interpolate(fem.Expression(D, V.element.interpolation_points()))
+        f.interpolate(fem.Expression(D, compat.interpolation_points(V.element)))
         problem._mms = (phi, g)
         return f
 
@@ -93,7 +94,7 @@ def mms_error(mesh_dir, form: str, h: float) -> float:
         def create_forms(self):
             phi, g = self._mms
             self._source = (g, lambda t: np.exp(-LAMBDA * t))
-            self._initial = fem.Expression(phi, self.V.element.interpolation_points())
+            self._initial = fem.Expression(phi, compat.interpolation_points(self.V.element))
             super().create_forms()
 
     p = MMS(cfg, COMM, diffusion=diffusion).setup()
