@@ -148,7 +148,9 @@ def surface(x, y, D, path: str | Path, title: str, scale: str = "linear", bulk: 
     zscale = 0.6 * span / zspan
     pl.set_scale(zscale=zscale)
     ztitle = "log10 D (nm^2/s)" if scale == "log" else "D (nm^2/s)"
-    pl.show_grid(xtitle="x (nm)", ytitle="y (nm)", ztitle=ztitle, color="black", font_size=10)
+    # no tick labels on the scaled z axis (PyVista 0.49 labels it in scaled coordinates,
+    # which misleads): the colour bar gives D
+    pl.show_grid(xtitle="x (nm)", ytitle="y (nm)", ztitle=ztitle, color="black", font_size=10, show_zlabels=False)
     pl.add_text(title, font_size=12, color="black")
     if bulk is not None:
         pl.add_text(f"bulk D = {bulk:.2f} nm^2/s", position="lower_left", font_size=9, color="black")
