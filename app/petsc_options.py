@@ -53,7 +53,7 @@ def _message(code: int) -> str:
 
 @contextmanager
 def _silenced():
-    """stdout and stderr to /dev/null, PETSc errors untraced. Both levels: C (file
+    """stdout and stderr to /dev/null (PETSc's error traces too), at both levels: C (file
     descriptors 1 and 2) and Python's sys.stdout and sys.stderr, through which petsc4py
     may print PETSc's output."""
     libc = ctypes.CDLL(None)
@@ -61,7 +61,6 @@ def _silenced():
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
     null = os.open(os.devnull, os.O_WRONLY)
-    PETSc.Sys.pushErrorHandler("ignore")
     try:
         os.dup2(null, 1)
         os.dup2(null, 2)
@@ -73,7 +72,6 @@ def _silenced():
         os.dup2(saved[1], 2)
         for fd in (*saved, null):
             os.close(fd)
-        PETSc.Sys.popErrorHandler()
 
 
 def _one_step(options: dict) -> tuple[str | None, set[str]]:
