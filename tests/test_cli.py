@@ -159,7 +159,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv,
 def test_unwritable_output_directory(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    assert app_run.main(["--single", "--out", str(blocker / "sub")]) == 2
+    assert app_run.main(["--single", "--set", f"mesh.directory='{tmp_path / 'm'}'", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out: expected a writable directory, got '{blocker / 'sub'}' (")
     assert err.count("\n") == 1
@@ -170,7 +170,8 @@ def test_unwritable_cache_directory_is_refused_before_any_work(tmp_path, capsys,
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     out = tmp_path / "o"
-    args = ["--single", "--set", "diffusion.source=lattice", "--set", f"{key}='{blocker / 'sub'}'", "--out", str(out)]
+    args = ["--single", "--set", "diffusion.source=lattice", "--set", f"mesh.directory='{tmp_path / 'm'}'",
+            "--set", f"{key}='{blocker / 'sub'}'", "--out", str(out)]  # fmt: skip
     assert app_run.main(args) == 2
     assert capsys.readouterr().err == f"error: {key}: expected a writable directory, got '{blocker / 'sub'}' (Not a directory)\n"
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
