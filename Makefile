@@ -5,8 +5,11 @@ NP ?= 2
 ARGS ?=
 # the whole suite once serially, then again on two ranks
 PYTEST := python3 -m pytest
+# the image: docker where its daemon answers, else podman (ENGINE=... to choose)
+ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || { command -v podman >/dev/null && echo podman || echo docker; })
+IMAGE ?= overhauser
 
-.PHONY: run test test-sandbox test-serial test-mpi test-next shell bench bench-master bench-3d gallery
+.PHONY: run test test-sandbox test-serial test-mpi test-next shell image bench bench-master bench-3d gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
@@ -30,6 +33,10 @@ test-next:
 # a shell in the environment (python, mpirun, the product on PYTHONPATH)
 shell:
 	$(FENICSX) bash
+
+# the Docker image of docker/Dockerfile (docker or podman; ENGINE=podman to choose)
+image:
+	$(ENGINE) build -f docker/Dockerfile -t $(IMAGE) $(ARGS) .
 
 bench:
 	$(FENICSX) python3 benchmarks/solver.py
