@@ -14,9 +14,9 @@ from dolfinx import fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
+from app import compat, lattice
 from app import config as app_config
 from app import field as app_field
-from app import lattice
 from app.cylinder import CylinderSpec, z_levels
 from app.mesh import cached_mesh
 from app.observables import exact_constant_d
@@ -135,13 +135,13 @@ def mms_error(n: int, degree: int) -> float:
     def diffusion(problem):
         T = fem.functionspace(box, ("Lagrange", degree + 2, (3, 3)))
         f = fem.Function(T)
-        f.interpolate(fem.Expression(D, T.element.interpolation_points()))
+        f.interpolate(fem.Expression(D, compat.interpolation_points(T.element)))
         return f
 
     class MMS(DiffusionProblem):
         def create_forms(self):
             self._source = (g, lambda t: np.exp(-LAMBDA * t))
-            self._initial = fem.Expression(phi, self.V.element.interpolation_points())
+            self._initial = fem.Expression(phi, compat.interpolation_points(self.V.element))
             super().create_forms()
 
     p = MMS(cfg, COMM, diffusion=diffusion, mesh=(box, None, None)).setup()
