@@ -39,7 +39,7 @@ def bulk_tensor(model) -> np.ndarray:
 
 # --- exact checks (MODEL.md 10, i and ii) ------------------------------------------------------
 
-SINGLET = {"source": "lattice", "form": "tensor", "degree": 1}
+SINGLET = {"source": "lattice", "form": "tensor", "degree": 1, "cache": ""}  # no cache in the working directory
 T_CHECK = 100.0
 
 
