@@ -45,7 +45,7 @@ def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path):
     from app.field import cache_key, cache_path
 
     cfg = build(mesh={"h_min": 10.0, "h_max": 40.0}, diffusion={"source": "lattice"})
-    entry = cache_path(tmp_path / "cache", cache_key(cfg.model, DiskSpec.from_config(cfg).name, cfg.field_degree))
+    entry = cache_path(tmp_path / "cache", cache_key(cfg.model, DiskSpec.from_config(cfg).name, cfg.diffusion.degree))
     entry.mkdir(parents=True)
     (entry / "in-the-way").write_text("x")
     proc = mpirun(tmp_path, "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{tmp_path / 'cache'}'")
