@@ -10,8 +10,15 @@ def curve(geometry, radius, barrier, t_half):
     return {"label": f"{geometry} {radius} {barrier}", "where": where, "t_half_s": t_half, "t_1e_s": 2 * t_half}
 
 
-PRED = {"curves": [curve("disk", 300.0, None, 220.0), curve("layer", 300.0, None, 150.0),
-                   curve("slab", 60.0, 10.0, 1.0), curve("slab", 300.0, 20.0, 2.0), curve("slab", 300.0, 10.0, 30.0)]}  # fmt: skip
+PRED = {
+    "curves": [
+        curve("disk", 300.0, None, 220.0),
+        curve("layer", 300.0, None, 150.0),
+        curve("slab", 60.0, 10.0, 1.0),
+        curve("slab", 300.0, 20.0, 2.0),
+        curve("slab", 300.0, 10.0, 30.0),
+    ]
+}
 BEYOND = {"curves": [
     {"group": "0.2 T: slab", "reference": True, "max_abs_dh": 0.0, "t_half_s": 22.4, "t_half_ref_s": 22.4},
     {"group": "0.2 T: slab", "reference": False, "max_abs_dh": 0.076, "t_half_s": 17.2, "t_half_ref_s": 22.4},
