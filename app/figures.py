@@ -265,56 +265,13 @@ def run_field(preset: Preset, out: Path, comm, quick: bool) -> dict:
 
 
 def recorder(problem, base: Path):
-    """What records an animated curve during its solve (collective): :class:`_Recorder` on the
-    disk, :class:`app.render3d.Recorder` on the cylinder (x-z plane, mid-plane, D^zz and D^rr)."""
+    """What records an animated curve during its solve (collective): :class:`app.render.Recorder`
+    on the disk, :class:`app.render3d.Recorder` on the cylinder (x-z plane, mid-plane, D^zz, D^rr)."""
     if problem.mesh.geometry.dim == 3:
         from app.render3d import Recorder
-
-        return Recorder(problem, base)
-    return _Recorder(problem, base)
-
-
-class _Recorder:
-    """Frames for the animation (rank 0) and VTX files of u(t) and D, during one solve (2D)."""
-
-    def __init__(self, problem, base: Path):
-        from dolfinx import fem
-
-        from app import compat, render
-
-        self.problem = problem
-        self.grid = render.RankZeroGrid(problem.V)
-        self.u = fem.Function(problem.V, name="u")
-        self.frames: list[tuple[float, float, np.ndarray]] = []
-        self.paths = [base.with_name(base.name + "_u.bp"), base.with_name(base.name + "_D.bp")]
-        comm = problem.comm
-        self.writer = compat.vtx_writer(comm, self.paths[0], [self.u])
-        field = getattr(problem, "lattice_field", None)
-        if field is not None:
-            with compat.vtx_writer(comm, self.paths[1], [field.scalar, field.tensor]) as w:
-                w.write(0.0)
-        else:
-            self.paths.pop()
-        self.h0 = problem.overhauser()
-
-    def __call__(self, t, u):
-        self.u.x.array[:] = u.x.array
-        self.writer.write(t)
-        h = self.problem.overhauser(u.x.petsc_vec) / self.h0
-        values = self.grid.values(u)
-        if values is not None:
-            self.frames.append((t, h, values))
-
-    def close(self):
-        self.writer.close()
-
-    def media(self, directory: Path, stem: str, title: str) -> dict:
-        """Render the animation into ``directory`` (rank 0, needs a display); ``{"animation": path}``."""
-        from app import render
-
-        gif = directory / f"{stem}.gif"
-        render.animation(self.grid.grid, self.frames, gif, title)
-        return {"animation": gif}
+    else:
+        from app.render import Recorder
+    return Recorder(problem, base)
 
 
 def fit_deff(times, h, window, cfg: app_config.Config, comm, mesh) -> dict:

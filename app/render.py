@@ -210,3 +210,55 @@ def animation(
     pl.close()
     data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", duration=180, loop=0)
     atomic_write(path, lambda f: f.write(data), binary=True)
+
+
+class Recorder:
+    """VTX files of u(t) and D, and rank 0's frames for the animation, during one solve (2D).
+
+    Construction and calls are collective; :meth:`media` is rank 0's. :mod:`app.render3d`
+    subclasses it: :meth:`_diffusion_functions` (what of D goes into VTX) and :meth:`_frame`
+    (what rank 0 keeps of each output) are what differ.
+    """
+
+    def __init__(self, problem, base: Path):
+        from dolfinx import fem
+
+        from app import compat
+
+        comm = problem.comm
+        self.problem = problem
+        self.grid = RankZeroGrid(problem.V)
+        self.u = fem.Function(problem.V, name="u")
+        self.frames: list[tuple] = []
+        self.paths = [base.with_name(base.name + "_u.bp"), base.with_name(base.name + "_D.bp")]
+        self.writer = compat.vtx_writer(comm, self.paths[0], [self.u])
+        self.field = getattr(problem, "lattice_field", None)
+        if self.field is not None:
+            with compat.vtx_writer(comm, self.paths[1], self._diffusion_functions(self.field)) as w:
+                w.write(0.0)
+        else:
+            self.paths.pop()
+        self.h0 = problem.overhauser()
+
+    def _diffusion_functions(self, field) -> list:
+        return [field.scalar, field.tensor]
+
+    def _frame(self, t: float, h: float, values: np.ndarray) -> tuple:
+        return (t, h, values)
+
+    def __call__(self, t, u):
+        self.u.x.array[:] = u.x.array
+        self.writer.write(t)
+        h = self.problem.overhauser(u.x.petsc_vec) / self.h0
+        values = self.grid.values(u)
+        if values is not None:
+            self.frames.append(self._frame(t, h, values))
+
+    def close(self):
+        self.writer.close()
+
+    def media(self, directory: Path, stem: str, title: str) -> dict:
+        """Render the animation into ``directory`` (rank 0, needs a display); ``{"animation": path}``."""
+        gif = directory / f"{stem}.gif"
+        animation(self.grid.grid, self.frames, gif, title)
+        return {"animation": gif}

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app import render
+
 #: the x-z pictures show |x| <= this (nm), or the whole radius if smaller: the dot (l0 = 30 nm)
 VIEW_HALF_WIDTH = 60.0
 #: the panels of <stem>_slices.png: t = 0, then the first output times with h/h0 at or below these
@@ -137,9 +139,7 @@ class _Picture:
     """One off-screen window showing one surface: its values and texts change between screenshots."""
 
     def __init__(self, size):
-        from app.render import _plotter
-
-        self.pl = _plotter(size)
+        self.pl = render._plotter(size)
         self.size = size
         self.mesh = None
         self.scalars = None
@@ -343,52 +343,33 @@ def diffusion(plane, view: View, path, title: str) -> None:
 # --- during a solve (collective) and after it (rank 0) --------------------------------------------
 
 
-class Recorder:
-    """VTX files of u(t) and D, and the x-z plane and mid-plane of u at every output time.
+class Recorder(render.Recorder):
+    """VTX files of u(t) and D (tensor, D^zz, D^rr), and the x-z plane and mid-plane of u at
+    every output time (rank 0 keeps only the slices, not the whole 3D field).
 
     Construction and calls are collective; the slices live on rank 0; :meth:`media` is rank 0's.
     """
 
     def __init__(self, problem, base: Path):
-        from dolfinx import fem
-
-        from app import compat, render
-
-        comm = problem.comm
-        self.problem = problem
-        self.grid = render.RankZeroGrid(problem.V)
-        self.u = fem.Function(problem.V, name="u")
-        self.paths = [base.with_name(base.name + "_u.bp"), base.with_name(base.name + "_D.bp")]
-        self.writer = compat.vtx_writer(comm, self.paths[0], [self.u])
+        super().__init__(problem, base)
         self.D = None  # rank 0: the x-z plane of D^zz and D^rr
-        field = getattr(problem, "lattice_field", None)
-        if field is not None:
-            zz, rr = components(field.tensor)
-            with compat.vtx_writer(comm, self.paths[1], [field.tensor, zz, rr]) as w:
-                w.write(0.0)
-            values = {f.name: self.grid.values(_on(problem.V, f)) for f in (zz, rr)}
-        else:
-            self.paths.pop()
-        self.h0 = problem.overhauser()
-        self.frames: list[tuple[float, float, object, object]] = []  # rank 0: t, h/h0, x-z, mid-plane
+        values = None
+        if self.field is not None:  # collective gathers of D^zz and D^rr
+            values = {f.name: self.grid.values(_on(problem.V, f)) for f in self._components}
         self.slicer = self.view = None  # rank 0
-        if comm.rank == 0:
+        if problem.comm.rank == 0:
             self.slicer = Slicer(self.grid.grid)
-            if field is not None:
+            if values is not None:
                 self.D = self.slicer.xz(values)
             b = self.grid.grid.bounds
             self.view = View(radius=float(b[1]), top=float(b[5]), face=problem.config.model.z0 / 2)
 
-    def __call__(self, t, u):
-        self.u.x.array[:] = u.x.array
-        self.writer.write(t)
-        h = self.problem.overhauser(u.x.petsc_vec) / self.h0
-        values = self.grid.values(u)
-        if values is not None:
-            self.frames.append((t, h, self.slicer.xz({"u": values}), self.slicer.mid({"u": values})))
+    def _diffusion_functions(self, field) -> list:
+        self._components = components(field.tensor)
+        return [field.tensor, *self._components]
 
-    def close(self):
-        self.writer.close()
+    def _frame(self, t, h, values) -> tuple:
+        return (t, h, self.slicer.xz({"u": values}), self.slicer.mid({"u": values}))
 
     def media(self, directory: Path, stem: str, title: str) -> dict:
         """Render the animation and the pictures into ``directory`` (rank 0, needs a display);
