@@ -72,12 +72,8 @@ def continuum_initial_state(config: Config):
         if pumped:
             return gauss * np.where(z <= z0 / 2, np.cos(np.pi * x[2] / z0) ** 2, 0.0)
         tol = 1e-9 * max(edge, 1.0)
-        on_edge = np.abs(z - edge) <= tol
-        profile = np.where(z < edge, 1.0, 0.0)
-        if edge < top - tol:
-            profile = np.where(on_edge, 0.5, profile)
-        else:
-            profile = np.where(on_edge, 1.0, profile)
+        on_edge = 0.5 if edge < top - tol else 1.0  # the top face is the edge: inside, not a jump
+        profile = np.where(np.abs(z - edge) <= tol, on_edge, np.where(z < edge, 1.0, 0.0))
         return gauss * profile
 
     return u0

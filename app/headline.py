@@ -26,14 +26,8 @@ def _fmt(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
 
 
-#: the curves of the prediction_3d preset, by label (for summaries written before ``where``)
-LABELS = {"disk": "disk (2D), R = 300 nm", "layer": "layer, R = 300 nm", "slab": "slab b = 10 nm, R = 300 nm"}
-
-
 def _prediction(fig: dict, geometry: str) -> dict | None:
     for c in fig.get("curves", []):
-        if "where" not in c and c["label"] == LABELS[geometry]:
-            return c
         where = c.get("where", {})
         if where.get("geometry") != geometry or where.get("radius_nm") != 300.0:
             continue
