@@ -81,14 +81,15 @@ def _load(path: Path, key: dict, points: np.ndarray):
             cpts, cvals = data["points"], data["values"]
         if meta.get("key") != key:
             return None, "stale"
-        if meta.get("sha256") != _digest(cpts, cvals) or cvals.shape != (len(cpts), 3 * points.shape[1] - 3):
+        ncomp = len(COMPONENTS[points.shape[1]])
+        if meta.get("sha256") != _digest(cpts, cvals) or cvals.shape != (len(cpts), ncomp) or cpts.ndim != 2:
             return None, "corrupt"
     except Exception:
         return None, "corrupt"
-    if len(points) == 0:
-        return np.zeros((0, cvals.shape[1])), "hit"
     if cpts.shape[1] != points.shape[1]:
         return None, "stale"
+    if len(points) == 0:
+        return np.zeros((0, ncomp)), "hit"
     from scipy.spatial import cKDTree
 
     dist, idx = cKDTree(cpts).query(points, k=1)
@@ -120,18 +121,13 @@ def snap_heights(z: np.ndarray, comm=None, tol: float = 1e-9) -> np.ndarray:
 
 
 def _evaluate(points: np.ndarray, model: Model, comm, progress: bool) -> np.ndarray:
-    """(N, C): the components of :data:`COMPONENTS` at this rank's points, in chunks with a bar on rank 0."""
+    """(N, C): the components of :data:`COMPONENTS` at this rank's points, in chunks with a bar
+    on rank 0. In 3D the chunks follow the points sorted by height, so each holds few heights
+    (lattice.rates builds its height terms per distinct height of a call)."""
     dim = points.shape[1]
     comps = COMPONENTS[dim]
-    out = np.empty((len(points), len(comps)))
-    if dim == 3:  # grouped by height in lattice.rates: sort so that each chunk holds few heights
-        order = np.argsort(points[:, 2], kind="stable")
-        out[order] = _evaluate_sorted(points[order], model, comm, progress, comps)
-        return out
-    return _evaluate_sorted(points, model, comm, progress, comps)
-
-
-def _evaluate_sorted(points, model, comm, progress, comps) -> np.ndarray:
+    tensor = lattice.diffusion_tensor if dim == 2 else lattice.diffusion_tensor_3d
+    order = np.argsort(points[:, 2], kind="stable") if dim == 3 else np.arange(len(points))
     out = np.empty((len(points), len(comps)))
     chunk = 8192
     bar = None
@@ -139,10 +135,10 @@ def _evaluate_sorted(points, model, comm, progress, comps) -> np.ndarray:
         from tqdm import tqdm
 
         bar = tqdm(total=len(points), unit="pt", desc="lattice D (rank 0)", leave=False)
-    tensor = lattice.diffusion_tensor if points.shape[1] == 2 else lattice.diffusion_tensor_3d
     for s in range(0, len(points), chunk):
-        D = tensor(points[s : s + chunk], model)
-        out[s : s + chunk] = np.stack([D[:, a, b] for a, b in comps], axis=1)
+        sel = order[s : s + chunk]
+        D = tensor(points[sel], model)
+        out[sel] = np.stack([D[:, a, b] for a, b in comps], axis=1)
         if bar is not None:
             bar.update(min(chunk, len(points) - s))
     if bar is not None:
