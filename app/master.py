@@ -375,13 +375,12 @@ class MasterProblem:
         self.w = self._vec(self.m * lattice.hyperfine(self.xyz, model) / model.A0)
         self.w_total = self._vec(self.m)
         self.w_layer = self._vec(np.where(self.in_layer, self.m, 0.0))
-        self.total0 = self.integral()
 
     def create_time_stepper(self) -> None:
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u, self.w, self.config.solver,
             symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, K_pc=self.K_pc,
-            defaults=AMG_OPTIONS, total=self.w_total,
+            defaults=AMG_OPTIONS, total=self.w_total, layer=self.w_layer,
         )  # fmt: skip
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options
@@ -394,12 +393,6 @@ class MasterProblem:
         """Total polarisation sum_k m_k u_k; collective."""
         return self.w_total.dot(self.u if vec is None else vec)
 
-    def budget(self, vec: PETSc.Vec | None = None) -> tuple[float, float, float]:
-        """Shares of the initial polarisation in the layer, in the host crystal, and lost through the rim."""
-        v = self.u if vec is None else vec
-        total, layer = self.integral(v) / self.total0, self.w_layer.dot(v) / self.total0
-        return layer, total - layer, 1.0 - total
-
     # --- time integration -----------------------------------------------------------------
 
     def solve(
@@ -411,16 +404,8 @@ class MasterProblem:
         times = self.config.solver.output_times() if times is None else times
         if progress is None:
             progress = self.config.output.progress
-        shares = []
-
-        def callback(t, vec):
-            shares.append(self.budget(vec))
-            if on_output is not None:
-                on_output(t, vec)
-
-        result = self.stepper.solve(times, progress=progress, on_output=callback, desc=desc)
+        result = self.stepper.solve(times, progress=progress, on_output=on_output, desc=desc)
         info = self.K.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)
-        shares = np.array(shares)
         result.stats.update(
             {
                 "wall_setup_s": dict(self.timings),
@@ -431,12 +416,6 @@ class MasterProblem:
                 "rates_evaluated": int(self.comm.allreduce(self.rates_evaluated)),
                 "nonzeros": int(info["nz_used"]),
                 "estimate": self.estimate,
-                "budget": {
-                    "t_s": result.times,
-                    "layer": shares[:, 0],
-                    "host": shares[:, 1],
-                    "lost_through_rim": shares[:, 2],
-                },
             }
         )
         return result

@@ -210,7 +210,7 @@ class DiffusionProblem:
         source = None if self.b is None else (self.b, self._source_time)
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u.x.petsc_vec, self.w, self.config.solver,
-            symmetric=self.symmetric, source=source, total=self.total,
+            symmetric=self.symmetric, source=source, total=self.total, layer=self.layer,
         )  # fmt: skip
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options
@@ -238,11 +238,6 @@ class DiffusionProblem:
         """Integral of u over the domain (nm^2, or nm^3 over the half cylinder z >= 0); collective."""
         return self.total.dot(self.u.x.petsc_vec if vec is None else vec)
 
-    def budget(self, vec: PETSc.Vec, total0: float) -> tuple[float, float, float]:
-        """3D: shares of the initial polarisation in the layer, in the host crystal, lost through the rim."""
-        total, layer = self.total.dot(vec) / total0, self.layer.dot(vec) / total0
-        return layer, total - layer, 1.0 - total
-
     # --- time integration ---------------------------------------------------------------
 
     def solve(
@@ -258,13 +253,11 @@ class DiffusionProblem:
         times = self.config.solver.output_times() if times is None else times
         if progress is None:
             progress = self.config.output.progress
-        out = fem.Function(self.V, name="u") if on_output is not None else None
-        shares, total0 = [], self.integral()
+        callback = None
+        if on_output is not None:
+            out = fem.Function(self.V, name="u")
 
-        def callback(t, vec):
-            if self.layer is not None:
-                shares.append(self.budget(vec, total0))
-            if out is not None:
+            def callback(t, vec):
                 vec.copy(out.x.petsc_vec)
                 out.x.scatter_forward()
                 on_output(t, out)
@@ -274,10 +267,6 @@ class DiffusionProblem:
         result.stats["wall_setup_s"] = dict(self.timings)
         result.stats["dofs"] = int(self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs)
         result.stats["cells"] = int(self.mesh.topology.index_map(self.dim).size_global)
-        if self.layer is not None:
-            shares = np.array(shares)
-            result.stats["budget"] = {
-                "t_s": result.times, "layer": shares[:, 0], "host": shares[:, 1], "lost_through_rim": shares[:, 2],
-            }  # fmt: skip
+        if self.dim == 3:
             result.stats["z_top_nm"] = continuum_top(self.config)
         return result

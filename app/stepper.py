@@ -100,6 +100,10 @@ class TimeStepper:
         Optional weight of the total polarisation (total . u): its value at the start and
         the end, and the smallest u at the output times, go into the statistics (a
         non-physical state is reported, not hidden).
+    layer:
+        Optional weight of the polarisation in the dot layer (needs ``total``): at every
+        output time the shares of the initial total in the layer, in the host crystal and
+        lost through the rim go into ``stats["budget"]``.
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class TimeStepper:
         K_pc: PETSc.Mat | None = None,
         defaults: dict | None = None,
         total: PETSc.Vec | None = None,
+        layer: PETSc.Vec | None = None,
     ):
         self.comm = comm
         self.M, self.K, self.u, self.w = M, K, u, weight
@@ -126,6 +131,7 @@ class TimeStepper:
         self.b, self._source_time = source if source is not None else (None, None)
         self._defaults = dict(defaults or {})
         self.total = total
+        self.layer = layer
         self.K_pc = K if K_pc is None else K_pc
         self.J = K.duplicate(copy=True)
         self.P = self.K_pc.duplicate(copy=True)
@@ -228,10 +234,14 @@ class TimeStepper:
         u0_max = self.u.norm(PETSc.NormType.INFINITY)
         integral0 = self.total.dot(self.u) if self.total is not None else None
         state["min_u"] = np.inf
+        shares = []
 
         def record(i, t_out, vec):
             h[i] = self.observe(vec) / h0
             state["min_u"] = min(state["min_u"], vec.min()[1])
+            if self.layer is not None:
+                total, layer = self.total.dot(vec) / integral0, self.layer.dot(vec) / integral0
+                shares.append((layer, total - layer, 1.0 - total))
             if on_output is not None:
                 on_output(t_out, vec)
             if bar is not None:
@@ -307,6 +317,9 @@ class TimeStepper:
         if self.total is not None:
             stats["integral_start"] = float(integral0)
             stats["integral_end"] = float(self.total.dot(self.u))
+        if self.layer is not None:
+            b = np.array(shares)
+            stats["budget"] = {"t_s": times, "layer": b[:, 0], "host": b[:, 1], "lost_through_rim": b[:, 2]}
         if ts.getConvergedReason() < 0:
             raise RuntimeError(f"time stepper failed (TS converged reason {ts.getConvergedReason()})")
         return Result(times=times, h=h, stats=stats)
