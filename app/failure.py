@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Callable
 
 #: exit code of a job ended by a failure (bad input is 2)
 FAILED = 1
+#: seconds between the error line and MPI_Abort, for the line to be forwarded
+ABORT_GRACE_S = 0.5
 
 
 def one_line(exc: BaseException) -> str:
@@ -42,5 +45,8 @@ def run_or_abort(main: Callable[[], int], comm=None) -> int:
             traceback.print_exc()
         sys.stderr.flush()
         sys.stdout.flush()
+        # the line is in the pipe to Open MPI's I/O forwarding; an abort at once can end the
+        # forwarder before it reads it (seen 1 in 8 runs): give it a moment
+        time.sleep(ABORT_GRACE_S)
         comm.Abort(FAILED)
         return FAILED  # not reached
