@@ -123,6 +123,7 @@ DEFAULT_BARRIER = 10.0
 #: 3D finite elements: mesh.h_min (nm) and diffusion.degree unless given (docs/model3d.md)
 H_MIN_3D = 3.0
 DEGREE_3D = 1
+MASS_3D = "lumped"  # no undershoot below 0 at the faces of the uniform state (docs/model3d.md)
 
 
 class Domain(_Section):
@@ -175,6 +176,9 @@ class Mesh(_Section):
     fine_radius: float = Field(60.0, ge=0, description="radius of the finely meshed core, nm")
     coarse_radius: float = Field(200.0, gt=0, description="radius from which h = h_max, nm")
     degree: int = Field(1, ge=1, le=3, description="Lagrange element degree")
+    mass: Literal["consistent", "lumped"] = Field(
+        "consistent", description="mass matrix: 'lumped' (vertex quadrature, degree 1 only) keeps u >= 0"
+    )
     dz_layer: float = Field(0.5, gt=0, description="layer and slab: element height inside the dot layer, nm")
     dz_face: float = Field(
         0.1, gt=0, description="layer and slab: element height within r_c of the faces of the dot layer, nm"
@@ -188,6 +192,8 @@ class Mesh(_Section):
             raise _cross("mesh.h_min", f"at most mesh.h_max = {self.h_max}", self.h_min)
         if self.dz_face > self.dz_layer:
             raise _cross("mesh.dz_face", f"at most mesh.dz_layer = {self.dz_layer}", self.dz_face)
+        if self.mass == "lumped" and self.degree != 1:
+            raise _cross("mesh.mass", "'consistent' with mesh.degree > 1 (vertex lumping is for degree 1)", self.mass)
         if self.fine_radius >= self.coarse_radius:
             raise _cross(
                 "mesh.fine_radius", f"less than mesh.coarse_radius = {self.coarse_radius}", self.fine_radius
@@ -216,6 +222,12 @@ class Diffusion(_Section):
         description="Lagrange degree of the space D is interpolated into (2 on the disk; 1 in 3D unless given, "
         "whose levels in z are fine: docs/model3d.md)",
     )  # fmt: skip
+    zz: Literal["planes", "point"] = Field(
+        "planes",
+        description="layer and slab, tensor form: D^zz with the resistance of the lattice's planes (each pair "
+        "of sites counted across the planes it joins; docs/model3d.md), or 'point': D^zz of a site placed at "
+        "each height (MODEL.md 10)",
+    )
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
 
@@ -310,14 +322,18 @@ class Config(_Section):
     @classmethod
     def _defaults_3d(cls, data: Any) -> Any:
         """In 3D (layer, slab) with the finite elements, keys not given take the 3D mesh study's
-        defaults (docs/model3d.md): mesh.h_min and diffusion.degree."""
+        defaults (docs/model3d.md): mesh.h_min, diffusion.degree and mesh.mass."""
         if not isinstance(data, dict) or not isinstance(data.get("domain", {}), dict):
             return data
         geometry = data.get("domain", {}).get("geometry", "disk")
         if geometry not in ("layer", "slab"):
             return data
         data = dict(data)
-        for section, key, value in (("mesh", "h_min", H_MIN_3D), ("diffusion", "degree", DEGREE_3D)):
+        defaults = [("mesh", "h_min", H_MIN_3D), ("diffusion", "degree", DEGREE_3D)]
+        mesh = data.get("mesh", {})
+        if not isinstance(mesh, dict) or mesh.get("degree", 1) == 1:  # vertex lumping is for P1
+            defaults.append(("mesh", "mass", MASS_3D))
+        for section, key, value in defaults:
             table = data.get(section, {})
             if isinstance(table, dict) and key not in table:
                 data[section] = {**table, key: value}

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import ufl
 from dolfinx import fem
+from mpi4py import MPI
 
 from app import lattice
 from app.config import Model
@@ -48,6 +50,7 @@ class LatticeField:
     evaluated: int  # points this rank evaluated (0 when all came from the cache)
     owned: int  # points this rank owns
     cache: str  # "off", "hit", "miss", "stale", "corrupt"
+    zz: fem.Function | None = None  # 3D, diffusion.zz = "planes": D^zz of the lattice's planes (DG1)
 
 
 def cache_key(model: Model, mesh_name: str, degree: int) -> dict:
@@ -71,8 +74,9 @@ def cache_path(directory: str | Path, key: dict) -> Path:
     return Path(directory) / f"lattice-field-{name}.npz"
 
 
-def _load(path: Path, key: dict, points: np.ndarray):
-    """(values for ``points`` or None, status) from a cache file; never raises."""
+def _load(path: Path, key: dict, points: np.ndarray, ncomp: int | None = None):
+    """(values for ``points`` or None, status) from a cache file; never raises. ``ncomp``:
+    the values' columns (default: the tensor components of the points' dimension)."""
     if not path.exists():
         return None, "miss"
     try:
@@ -81,7 +85,7 @@ def _load(path: Path, key: dict, points: np.ndarray):
             cpts, cvals = data["points"], data["values"]
         if meta.get("key") != key:
             return None, "stale"
-        ncomp = len(COMPONENTS[points.shape[1]])
+        ncomp = len(COMPONENTS[points.shape[1]]) if ncomp is None else ncomp
         if meta.get("sha256") != _digest(cpts, cvals) or cvals.shape != (len(cpts), ncomp) or cpts.ndim != 2:
             return None, "corrupt"
     except Exception:
@@ -146,6 +150,34 @@ def _evaluate(points: np.ndarray, model: Model, comm, progress: bool) -> np.ndar
     return out
 
 
+def _cached(points, key, cache_dir, compute, comm, what: str, ncomp: int | None = None):
+    """(values, this rank's cache status, points evaluated here): this rank's values for its
+    ``points`` from the cache file of ``key`` in ``cache_dir``, else ``compute()``d; the file
+    is (re)written by rank 0 with every rank's points when any rank missed. Collective."""
+    use_cache = bool(cache_dir) and key is not None
+    values, status = (None, "off")
+    if use_cache:
+        path = cache_path(cache_dir, key)
+        values, status = _load(path, key, points, ncomp)
+    evaluated = 0
+    if values is None:
+        values = compute()
+        evaluated = len(points)
+    # collective from here on, whatever each rank found
+    statuses = comm.allgather(status)
+    if use_cache:
+        if any(s in ("stale", "corrupt") for s in statuses) and comm.rank == 0:
+            worst = "corrupt" if "corrupt" in statuses else "stale"
+            print(f"{what} cache {path} is {worst}: recomputed and rewritten", flush=True)
+        if any(s != "hit" for s in statuses):
+            all_points = comm.gather(points, root=0)
+            all_values = comm.gather(values, root=0)
+            if comm.rank == 0:
+                _save(path, key, np.concatenate(all_points), np.concatenate(all_values))
+            comm.barrier()
+    return values, status, evaluated
+
+
 def interpolate_lattice(
     mesh,
     model: Model,
@@ -169,28 +201,10 @@ def interpolate_lattice(
     if dim == 3:
         points[:, 2] = snap_heights(points[:, 2], comm)
 
-    use_cache = bool(cache_dir) and mesh_name is not None
-    values, status = (None, "off")
-    if use_cache:
-        key = cache_key(model, mesh_name, degree)
-        path = cache_path(cache_dir, key)
-        values, status = _load(path, key, points)
-    evaluated = 0
-    if values is None:
-        values = _evaluate(points, model, comm, progress)
-        evaluated = len(points)
-    # collective from here on, whatever each rank found
-    statuses = comm.allgather(status)
-    if use_cache:
-        if any(s in ("stale", "corrupt") for s in statuses) and comm.rank == 0:
-            worst = "corrupt" if "corrupt" in statuses else "stale"
-            print(f"lattice field cache {path} is {worst}: recomputed and rewritten", flush=True)
-        if any(s != "hit" for s in statuses):
-            all_points = comm.gather(points, root=0)
-            all_values = comm.gather(values, root=0)
-            if comm.rank == 0:
-                _save(path, key, np.concatenate(all_points), np.concatenate(all_values))
-            comm.barrier()
+    key = cache_key(model, mesh_name, degree) if mesh_name is not None else None
+    values, status, evaluated = _cached(
+        points, key, cache_dir, lambda: _evaluate(points, model, comm, progress), comm, "lattice field"
+    )
 
     tensor = fem.Function(T, name="D_tensor")
     full = tensor.x.array[: dim * dim * n_owned].reshape(n_owned, dim, dim)
@@ -205,7 +219,55 @@ def interpolate_lattice(
     return LatticeField(scalar, tensor, evaluated, n_owned, status)
 
 
-def lattice_diffusion(problem) -> fem.Function:
+def planes_zz(mesh, model: Model, *, mesh_name: str | None = None, cache_dir=None, progress: bool = False):
+    """D^zz with the resistance of the lattice's planes (:func:`app.lattice.plane_flux_zz`) on
+    a 3D mesh: (a DG1 Function, this rank's cache status).
+
+    In each tetrahedron D^zz is linear in (x, y) and constant in z: at a vertex (x, y) it is
+    the harmonic mean of the piecewise-constant D_p over the cell's heights [z_lo, z_hi] (the
+    exact series resistance; one D_p where the cell lies between two planes). The cells of
+    an extruded mesh have their vertices on vertical lines, so the linear interpolant of
+    these vertex values does not vary with z. D_p is evaluated once per vertical line of
+    this rank's cells and per interval, and cached like the field (its own file).
+    Collective.
+    """
+    comm = mesh.comm
+    Q = fem.functionspace(mesh, ("Discontinuous Lagrange", 1))
+    n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
+    cell_dofs = Q.dofmap.list[:n_cells]
+    xyz = Q.tabulate_dof_coordinates()
+    z = mesh.geometry.x[mesh.geometry.dofmap[:n_cells], 2]
+    z_lo, z_hi = snap_heights(z.min(axis=1), comm), snap_heights(z.max(axis=1), comm)
+    a0 = model.a0
+    local = (int(np.floor(z_lo.min() / a0)), int(np.ceil(z_hi.max() / a0))) if n_cells else (0, 0)
+    p_lo, p_hi = comm.allreduce(local[0], op=MPI.MIN), comm.allreduce(local[1], op=MPI.MAX)
+    intervals = np.arange(p_lo, max(p_hi, p_lo + 1))
+    xy_all = np.round(xyz[cell_dofs.ravel(), :2], 9)
+    xy, xy_index = np.unique(xy_all, axis=0, return_inverse=True)
+    xy_index = xy_index.reshape(cell_dofs.shape)
+
+    def compute():
+        if progress and comm.rank == 0:
+            print(f"lattice D^zz of the planes: {len(xy)} vertical lines x {len(intervals)} intervals (rank 0)", flush=True)
+        return lattice.plane_flux_zz(xy, intervals, model)
+
+    key = None
+    if mesh_name is not None:
+        key = {**cache_key(model, mesh_name, 1), "zz": "planes", "intervals": [int(p_lo), int(intervals[-1])]}
+    D_p, status, _ = _cached(xy, key, cache_dir, compute, comm, "lattice D^zz", ncomp=len(intervals))
+    inverse = 1.0 / D_p  # (lines, P)
+    zz = fem.Function(Q, name="D_zz")
+    levels, level_of = np.unique(np.column_stack([z_lo, z_hi]), axis=0, return_inverse=True)
+    level_of = level_of.reshape(-1)
+    for j, (lo, hi) in enumerate(levels):
+        overlap = np.clip(np.minimum(hi, a0 * (intervals + 1)) - np.maximum(lo, a0 * intervals), 0.0, None) / (hi - lo)
+        cells = np.flatnonzero(level_of == j)
+        zz.x.array[cell_dofs[cells].ravel()] = 1.0 / (inverse[xy_index[cells].ravel()] @ overlap)
+    zz.x.scatter_forward()
+    return zz, status
+
+
+def lattice_diffusion(problem):
     """The D a DiffusionProblem needs for its form: scalar for paper/conservative, else tensor."""
     cfg = problem.config
     name = None if problem._mesh_input is not None else problem.mesh_spec().name
@@ -218,4 +280,11 @@ def lattice_diffusion(problem) -> fem.Function:
         progress=cfg.output.progress,
     )
     problem.lattice_field = field
-    return field.tensor if cfg.diffusion.form == "tensor" else field.scalar
+    if cfg.diffusion.form != "tensor":
+        return field.scalar
+    if problem.mesh.geometry.dim == 3 and cfg.diffusion.zz == "planes":
+        field.zz, _ = planes_zz(problem.mesh, cfg.model, mesh_name=name, cache_dir=cfg.diffusion.cache or None,
+                                progress=cfg.output.progress)  # fmt: skip
+        D = field.tensor
+        return ufl.as_matrix([[D[0, 0], D[0, 1], D[0, 2]], [D[1, 0], D[1, 1], D[1, 2]], [D[2, 0], D[2, 1], field.zz]])
+    return field.tensor

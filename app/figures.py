@@ -41,6 +41,9 @@ PRESET_DIR = Path(__file__).parent / "presets"
 ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "forms"]
 
 #: reduced resolution for smoke tests and CI (--quick): numbers are not for publication
+#: axis labels of the lifetimes plot for the keys it is used with
+LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)"}
+
 QUICK = {
     "mesh": {"h_min": 6.0, "h_max": 40.0, "fine_radius": 60.0, "coarse_radius": 200.0},
     "solver": {"outputs_per_decade": 3},
@@ -62,6 +65,9 @@ class FigureSpec(BaseModel):
     window: tuple[float, float] = (0.1, 3000.0)  # validation: where max |h - h_ref| is taken, s
     # decay: every curve also solved with this form, drawn thin dashed
     compare_form: Literal["paper", "conservative", "tensor"] | None = None
+    # decay: t_1/2 and t_1/e of the curves that have a group (a series) against this
+    # configuration key (e.g. "model.B0"), on log-log axes
+    lifetimes: str | None = None
 
     @model_validator(mode="after")
     def _ranges(self) -> FigureSpec:
@@ -134,6 +140,8 @@ def load_preset(name: str) -> Preset:
     for lab in [*spec.animate, *([spec.fit] if spec.fit else [])]:
         if lab not in labels:
             raise app_config.ConfigError(f"{where}: figure refers to curve {lab!r}, not one of {labels}")
+    if spec.lifetimes and not any(isinstance(e["group"], str) for e in extras):
+        raise app_config.ConfigError(f"{where}: figure.lifetimes: expected curves with a group (a series), got none")
     if spec.kind == "validation":
         groups = {e["group"] for e in extras}
         for g in groups:
@@ -171,7 +179,21 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
                 app_config.validate(checked)
         except app_config.ConfigError as exc:
             raise app_config.ConfigError(f"{preset.name} [{label}]: {exc}") from None
+    if preset.spec.lifetimes:
+        for (label, _), cfg, extra in zip(preset.curves, preset.configs, preset.extras, strict=True):
+            if isinstance(extra["group"], str):
+                lifetime_x(cfg, preset.spec.lifetimes, f"{preset.name} [{label}]")
     return preset
+
+
+def lifetime_x(cfg: app_config.Config, key: str, where: str) -> float:
+    """The value of the configuration key ``key`` (``section.name``), a positive number."""
+    node = cfg.model_dump(mode="json")
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, bool) or not isinstance(node, (int, float)) or not node > 0:
+        raise app_config.ConfigError(f"{where}: figure.lifetimes: expected a key with a positive number, got {key!r}")
+    return float(node)
 
 
 def _sets(curve: dict, override: str) -> bool:
@@ -326,7 +348,8 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
     columns: dict[str, np.ndarray] = {}
     curves, records, animations = [], [], {}
     fit = None
-    for (label, _), cfg in zip(preset.curves, preset.configs, strict=True):
+    lifetime_rows: list[dict] = []
+    for (label, _), cfg, extra in zip(preset.curves, preset.configs, preset.extras, strict=True):
         t0 = time.perf_counter()
         problem = make_problem(cfg, comm).setup()
         lattice_run = cfg.diffusion.form == "master"  # no mesh: no animation, no constant-D fit
@@ -345,6 +368,8 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
             "geometry": dom.geometry,
             "radius_nm": dom.radius,
             "barrier_nm": dom.half_height(cfg.model.z0) - cfg.model.z0 / 2 if dom.geometry == "slab" else None,
+            "B0_T": cfg.model.B0,
+            "electron_sz": cfg.model.electron_sz,
         }
         entry = {"label": label, "form": cfg.diffusion.form, "geometry": geometry_label(cfg), "where": where, **times}
         other = preset.spec.compare_form
@@ -358,6 +383,9 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
             entry.update({"compare_form": other, "t_half_compare_s": alt_times["t_half_s"],
                           "t_1e_compare_s": alt_times["t_1e_s"]})  # fmt: skip
         entry["wall_s"] = time.perf_counter() - t0
+        if preset.spec.lifetimes and isinstance(extra["group"], str):
+            lifetime_rows.append({"series": extra["group"], "x": lifetime_x(cfg, preset.spec.lifetimes, label),
+                                  "label": label, "t_half_s": times["t_half_s"], "t_1e_s": times["t_1e_s"]})  # fmt: skip
         lf = getattr(problem, "lattice_field", None)
         record = {
             "label": label,
@@ -397,6 +425,15 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         plotting.decays(columns, d / f"{preset.name}.png", preset.spec.title, extra,
                         window=fit["window_t_s"] if fit else None)  # fmt: skip
         images = [f"{preset.name}/{preset.name}.png"]
+        csvs = [f"{preset.name}/{preset.name}.csv"]
+        if lifetime_rows:
+            key = preset.spec.lifetimes
+            table = [[r["series"], r["x"], r["t_half_s"], r["t_1e_s"], r["label"]] for r in lifetime_rows]
+            output.write_table(d / f"{preset.name}_lifetimes.csv", ["series", key, "t_half_s", "t_1e_s", "label"], table)
+            plotting.lifetimes(lifetime_rows, d / f"{preset.name}_lifetimes.png", f"{preset.spec.title}: decay times",
+                               LIFETIME_AXES.get(key, key))  # fmt: skip
+            images.append(f"{preset.name}/{preset.name}_lifetimes.png")
+            csvs.append(f"{preset.name}/{preset.name}_lifetimes.csv")
         media = {}
         if animations and render.available():
             for label, (rec, bp) in animations.items():
@@ -407,7 +444,9 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         elif animations:
             print(f"{preset.name}: no X server or Xvfb: animations not rendered (VTX files written)", flush=True)
             media = {label: {"vtx": bp} for label, (_, bp) in animations.items()}
-        info = {"images": images, "csv": [f"{preset.name}/{preset.name}.csv"], "curves": curves, "media": media}
+        info = {"images": images, "csv": csvs, "curves": curves, "media": media}
+        if lifetime_rows:
+            info["lifetimes"] = {"key": preset.spec.lifetimes, "rows": lifetime_rows}
         if fit is not None:
             info["fit"] = {k: v for k, v in fit.items() if not k.startswith("h_")}
         output.write_json(d / "run.json", {"figure": preset.spec.model_dump(), "curves": records, "fit": info.get("fit"),

@@ -29,7 +29,7 @@ def _fmt(x) -> str:
 def _prediction(fig: dict, geometry: str) -> dict | None:
     for c in fig.get("curves", []):
         where = c.get("where", {})
-        if where.get("geometry") != geometry or where.get("radius_nm") != 300.0:
+        if where.get("geometry") != geometry or where.get("radius_nm") != 300.0 or where.get("B0_T") != 0.2:
             continue
         if geometry == "slab" and where.get("barrier_nm") != 10.0:
             continue

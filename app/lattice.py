@@ -402,6 +402,45 @@ def diffusion_tensor_3d(points, model: Model, batch: int = 1024) -> np.ndarray:
     return out
 
 
+def plane_flux_zz(xy, intervals, model: Model, batch: int = 1024) -> np.ndarray:
+    """D^zz as the lattice carries it across its planes: array (N, P) in nm^2/s.
+
+    Column j is the interval a0 p < z < a0 (p + 1), p = ``intervals[j]``, in the column of
+    sites at (x, y) (N, 2) in nm. With u = g z, the flux per unit area through a plane in
+    that interval is rho g D_p, carried by every pair of sites on either side of it, each
+    pair counted half from each end (so neither end is preferred):
+
+        D_p = a0^2 / 2 sum_m sum_{hops n of the site at (x, y, a0 m) that cross p} W |n_z|,
+
+    with the in-plane offsets summed (the lattice varies over l0, not over one hop). A
+    piecewise-constant D^zz with the resistance of the lattice's planes, where a site placed
+    between planes (:func:`diffusion_tensor_3d`) has a D^zz no lattice site has. Wherever
+    the rates do not depend on height (the bulk, the singlet) D_p = 1/2 sum W Delta_z^2, the
+    site's own D^zz, exactly. Near the mid-plane the mirror pairs (m, -m), which have no
+    Knight detuning, make D_p large; in a state even in z they carry nothing, but there u is
+    flat in z anyway (a state folded onto z >= 0 changes t_1/2 by 2e-4 relative in the 1D
+    check of docs/model3d.md).
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    intervals = np.asarray(intervals, dtype=int).reshape(-1)
+    st = stencil(model)
+    nz = st.offsets[:, 2]
+    reach = int(np.abs(nz).max())
+    out = np.zeros((len(xy), len(intervals)))
+    if len(xy) == 0 or len(intervals) == 0:
+        return out
+    where = {int(p): j for j, p in enumerate(intervals)}
+    hops = [(d, nz == d) for d in range(-reach, reach + 1) if d != 0]
+    weight = 0.5 * model.a0**2
+    for m in range(int(intervals.min()) - reach + 1, int(intervals.max()) + reach + 1):
+        W = rates(np.column_stack([xy, np.full(len(xy), model.a0 * m)]), model, batch)
+        for d, sel in hops:
+            cols = [where[p] for p in range(min(m, m + d), max(m, m + d)) if p in where]
+            if cols:
+                out[:, cols] += (weight * abs(d) * W[:, sel].sum(axis=1))[:, None]
+    return out
+
+
 def diffusion_tensor(points, model: Model, batch: int = 1024) -> np.ndarray:
     """D^ab at points (N, 2) in nm (site k at z = 0): array (N, 2, 2) in nm^2/s.
 

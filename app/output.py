@@ -56,6 +56,20 @@ def write_csv(path: str | Path, columns: dict[str, np.ndarray]) -> None:
     atomic_write(Path(path), write)
 
 
+def write_table(path: str | Path, header: list[str], rows: list[list]) -> None:
+    """CSV of rows that mix text and numbers (numbers with 10 significant digits)."""
+
+    def cell(v):
+        return f"{v:.10g}" if isinstance(v, float) else v
+
+    def write(f):
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows([[cell(v) for v in row] for row in rows])
+
+    atomic_write(Path(path), write)
+
+
 def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     """Inverse of :func:`write_csv`."""
     with open(path, newline="") as f:

@@ -122,3 +122,25 @@ def validation(columns: dict, rows: list[dict], path: str | Path, title: str, wi
         ax.set_ylabel("h(t) / h(0)")
     fig.suptitle(title)
     save(fig, path)
+
+
+def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str) -> None:
+    """t_1/2 (solid, dots) and t_1/e (dashed) against a parameter on log-log axes, one colour
+    per series. ``rows``: dicts with series, x, t_half_s, t_1e_s."""
+    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    series = list(dict.fromkeys(r["series"] for r in rows))
+    cmap = plt.get_cmap("tab10")
+    for i, name in enumerate(series):
+        mine = sorted((r for r in rows if r["series"] == name), key=lambda r: r["x"])
+        x = [r["x"] for r in mine]
+        color = cmap(i % 10)
+        ax.plot(x, [r["t_half_s"] for r in mine], "o-", color=color, lw=2, label=f"{name}: t$_{{1/2}}$")
+        ax.plot(x, [r["t_1e_s"] for r in mine], "s--", color=color, lw=1, ms=3, label=f"{name}: t$_{{1/e}}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("decay time (s)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    save(fig, path)

@@ -365,7 +365,7 @@ class Recorder(render.Recorder):
             self.view = View(radius=float(b[1]), top=float(b[5]), face=problem.config.model.z0 / 2)
 
     def _diffusion_functions(self, field) -> list:
-        self._components = components(field.tensor)
+        self._components = components(field.tensor, field.zz)
         return [field.tensor, *self._components]
 
     def _frame(self, t, h, values) -> tuple:
@@ -384,9 +384,11 @@ class Recorder(render.Recorder):
         return written
 
 
-def components(tensor):
+def components(tensor, zz=None):
     """D^zz and D^rr = e_r . D . e_r (D^xx on the axis) of a 3x3 tensor Function, as scalar
-    Functions of the same degree (local: each rank its own and its ghost dofs)."""
+    Functions of the same degree (local: each rank its own and its ghost dofs). ``zz``: the
+    D^zz the solve uses when it is not the tensor's own (diffusion.zz = "planes", a DG1
+    Function, taken at the vertices from one of the cells that meet there)."""
     from dolfinx import fem
 
     mesh = tensor.function_space.mesh
@@ -400,7 +402,10 @@ def components(tensor):
     r2 = np.where(axis, 1.0, r2)
     rr = (x[:, 0] ** 2 * D[:, 0, 0] + 2 * x[:, 0] * x[:, 1] * D[:, 0, 1] + x[:, 1] ** 2 * D[:, 1, 1]) / r2
     zz_f, rr_f = fem.Function(S, name="D_zz"), fem.Function(S, name="D_rr")
-    zz_f.x.array[:] = D[:, 2, 2]
+    if zz is None:
+        zz_f.x.array[:] = D[:, 2, 2]
+    else:
+        zz_f.interpolate(zz)
     rr_f.x.array[:] = np.where(axis, D[:, 0, 0], rr)
     return zz_f, rr_f
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from app.headline import headline_lines
 
 
-def curve(geometry, radius, barrier, t_half):
-    where = {"geometry": geometry, "radius_nm": radius, "barrier_nm": barrier}
+def curve(geometry, radius, barrier, t_half, B0=0.2):
+    where = {"geometry": geometry, "radius_nm": radius, "barrier_nm": barrier, "B0_T": B0}
     return {"label": f"{geometry} {radius} {barrier}", "where": where, "t_half_s": t_half, "t_1e_s": 2 * t_half}
 
 
 PRED = {
     "curves": [
+        curve("disk", 300.0, None, 40.0, B0=0.02),  # another field: not the 0.2 T answer
         curve("disk", 300.0, None, 220.0),
         curve("layer", 300.0, None, 150.0),
         curve("slab", 60.0, 10.0, 1.0),

@@ -261,10 +261,13 @@ def test_tensor_field_equals_the_lattice_at_every_dof(cylinder):
 def test_3d_defaults_from_the_mesh_study_unless_given():
     slab = app_config.build(domain={"geometry": "slab"})
     assert (slab.mesh.h_min, slab.diffusion.degree) == (app_config.H_MIN_3D, app_config.DEGREE_3D) == (3.0, 1)
-    given = app_config.build(domain={"geometry": "layer"}, mesh={"h_min": 2.0}, diffusion={"degree": 2})
-    assert (given.mesh.h_min, given.diffusion.degree) == (2.0, 2)
+    assert (slab.mesh.mass, slab.diffusion.zz) == (app_config.MASS_3D, "planes") == ("lumped", "planes")
+    given = app_config.build(domain={"geometry": "layer"}, mesh={"h_min": 2.0, "mass": "consistent"}, diffusion={"degree": 2})
+    assert (given.mesh.h_min, given.diffusion.degree, given.mesh.mass) == (2.0, 2, "consistent")
+    p2 = app_config.build(domain={"geometry": "slab"}, mesh={"degree": 2})
+    assert p2.mesh.mass == "consistent"  # lumping is for P1: not defaulted onto P2
     disk = app_config.build()
-    assert (disk.mesh.h_min, disk.diffusion.degree) == (2.0, 2)
+    assert (disk.mesh.h_min, disk.diffusion.degree, disk.mesh.mass) == (2.0, 2, "consistent")
 
 
 def test_the_3d_presets_resolve_and_compare_like_with_like():
@@ -292,3 +295,23 @@ def test_quick_mode_keeps_small_disks_valid():
     for name in ("beyond_2d", "spreading_3d"):
         for cfg in figures.resolve(figures.load_preset(name), quick=True).configs:
             assert cfg.mesh.h_max <= cfg.domain.radius / 2
+
+
+def test_prediction_plots_decay_times_against_the_field_by_geometry():
+    """prediction_3d's lifetimes plot: each geometry's series at R = 300 nm has 20 mT, 0.2 T
+    and 2 T, and a key that is no positive number is one clear line."""
+    from app import figures
+
+    pred = figures.resolve(figures.load_preset("prediction_3d"))
+    assert pred.spec.lifetimes == "model.B0"
+    series: dict[str, list] = {}
+    for cfg, extra in zip(pred.configs, pred.extras, strict=True):
+        if extra["group"]:
+            assert cfg.domain.radius == 300.0
+            series.setdefault(extra["group"], []).append((cfg.domain.geometry, cfg.model.B0))
+    assert {g: sorted(b for _, b in m) for g, m in series.items()} == {
+        g: [0.02, 0.2, 2.0] for g in ("disk (2D, the article's)", "layer (3D)", "slab b = 10 nm (3D)")
+    }
+    assert all(len({geo for geo, _ in m}) == 1 for m in series.values())
+    with pytest.raises(app_config.ConfigError, match=r"figure.lifetimes: expected a key with a positive number, got 'model.nope'"):
+        figures.lifetime_x(pred.configs[0], "model.nope", "here")

@@ -1,0 +1,72 @@
+"""D^zz as the lattice carries it across its planes (lattice.plane_flux_zz, field.planes_zz):
+the pair sum of the plain per-pair oracle, the bulk D^zz where nothing depends on height,
+and its harmonic mean over each finite element's heights."""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+from app import config as app_config
+from app import field as app_field
+from app import lattice
+from app.cylinder import CylinderSpec
+from app.mesh import cached_mesh
+
+COMM = MPI.COMM_WORLD
+
+
+def test_plane_flux_is_the_pair_sum_of_the_per_pair_loop():
+    """D_p = a0^2 / 2 sum over the sites of the column and their partners across p of W |n_z|,
+    from lattice.site_rates_loop (the specification as a loop), to 1e-12 of the largest,
+    inside the layer, across its face (z0 / 2 = 5 nm lies in interval 8) and outside it."""
+    model = app_config.Model(B0=0.2, electron_sz=0.5)
+    a0 = model.a0
+    x, y = 4.0, -2.5
+    intervals = np.array([2, 7, 8, 9, 12])
+    fast = lattice.plane_flux_zz([[x, y]], intervals, model)[0]
+    reach = int(model.r_c)
+    loop = np.zeros(len(intervals))
+    for m in range(intervals.min() - reach + 1, intervals.max() + reach + 1):
+        site = lattice.site_rates_loop(x, y, model, z=a0 * m)
+        for n, w in zip(site.offsets[:, 2], site.W_ik, strict=True):
+            lo, hi = min(m, m + n), max(m, m + n)
+            loop += 0.5 * a0**2 * abs(n) * w * ((intervals >= lo) & (intervals < hi))
+    assert np.max(np.abs(fast - loop)) <= 1e-12 * np.max(loop)
+    assert fast[2] < 0.05 * fast[4]  # the face resists: D^zz there a small part of the host's
+
+
+def test_plane_flux_without_the_electron_is_the_bulk_dzz():
+    """Nothing depends on height: every interval carries the site's own D^zz = 19.94 nm^2/s."""
+    singlet = app_config.Model(B0=0.2, electron_sz=0.0)
+    bulk = lattice.diffusion_tensor_3d([[0.0, 0.0, 0.0]], singlet)[0, 2, 2]
+    D = lattice.plane_flux_zz([[0.0, 0.0], [7.0, 3.0]], np.arange(-3, 30), singlet)
+    assert abs(bulk - 19.94) < 0.01
+    assert np.max(np.abs(D - bulk)) <= 1e-12 * bulk
+
+
+def test_planes_zz_is_the_harmonic_mean_over_each_cells_heights(mesh_dir):
+    """On a cylinder whose levels cut the lattice's intervals at arbitrary heights, D^zz in
+    every cell (at its vertices) is the series resistance of the intervals it spans, and does
+    not vary along a vertical line within a cell."""
+    model = app_config.Model(B0=0.2, electron_sz=0.5)
+    a0 = model.a0
+    levels = (0.0, 1.0, 2.5, 4.2, 4.6, 4.9, 5.0, 5.3, 6.1, 8.0)  # not lattice planes
+    spec = CylinderSpec(10.0, 3.0, 5.0, 4.0, 8.0, levels, (0.0, levels[-1]), model.z0 / 2)
+    mesh = cached_mesh(spec, mesh_dir, COMM)[0]
+    zz, status = app_field.planes_zz(mesh, model)
+    assert status == "off"
+    Q = zz.function_space
+    n_cells = mesh.topology.index_map(3).size_local
+    assert COMM.allreduce(n_cells) > 0
+    xyz = Q.tabulate_dof_coordinates()
+    intervals = np.arange(0, int(np.ceil(levels[-1] / a0)) + 1)
+    rng = np.random.default_rng(COMM.rank)
+    for c in rng.choice(n_cells, size=min(n_cells, 40), replace=False):
+        dofs = Q.dofmap.cell_dofs(c)
+        z = xyz[dofs, 2]
+        lo, hi = z.min(), z.max()
+        overlap = np.clip(np.minimum(hi, a0 * (intervals + 1)) - np.maximum(lo, a0 * intervals), 0, None)
+        D_p = lattice.plane_flux_zz(xyz[dofs, :2], intervals, model)
+        expected = (hi - lo) / (overlap / D_p).sum(axis=1)
+        np.testing.assert_allclose(zz.x.array[dofs], expected, rtol=1e-10)
