@@ -49,11 +49,13 @@ def decays(columns: dict, path: str | Path, title: str, extra: dict | None = Non
     t = columns["t_s"]
     compare = {k.rsplit(" [", 1)[0]: k for k in columns if k.endswith("]") and " [" in k}
     labels = [k for k in columns if k != "t_s" and k not in compare.values()]
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    cmap = plt.get_cmap("viridis")
+    many = len(labels) > 7  # then distinct colours, and the legend beside the axes, not over the curves
+    fig, ax = plt.subplots(figsize=(11.5, 5.2) if many else (7.5, 4.8))
+    cmap = plt.get_cmap("tab20" if many else "viridis")
     forms = {"paper": "-", "conservative": "--", "tensor": "-."}
     for i, label in enumerate(labels):
-        style = dict(color=cmap(i / max(len(labels) - 1, 1) * 0.9), lw=2)
+        color = cmap(i % 20) if many else cmap(i / max(len(labels) - 1, 1) * 0.9)
+        style = dict(color=color, lw=2)
         if "singlet" in label:
             style = dict(color="k", lw=2.5)
         for form, ls in forms.items():  # the comparison of continuum forms
@@ -80,7 +82,10 @@ def decays(columns: dict, path: str | Path, title: str, extra: dict | None = Non
     ax.set_ylabel("Overhauser field h(t) / h(0)")
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower left")
+    if many:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=8, loc="lower left")
     save(fig, path)
 
 
