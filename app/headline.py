@@ -13,7 +13,7 @@ import math
 
 GEOMETRIES = (
     ("disk", "disk (2D, the article's geometry)"),
-    ("layer", "layer (3D, the dot layer alone, abs(z) <= 5 nm)")  # no "|": a table cell,
+    ("layer", "layer (3D, the dot layer alone, abs(z) <= 5 nm)"),  # no "|": it is a table cell
     ("slab", "slab (3D, the layer with 10 nm of host crystal above and below)"),
 )
 HOST = (

@@ -313,5 +313,6 @@ def test_prediction_plots_decay_times_against_the_field_by_geometry():
         g: [0.02, 0.2, 2.0] for g in ("disk (2D, the article's)", "layer (3D)", "slab b = 10 nm (3D)")
     }
     assert all(len({geo for geo, _ in m}) == 1 for m in series.values())
-    with pytest.raises(app_config.ConfigError, match=r"figure.lifetimes: expected a key with a positive number, got 'model.nope'"):
+    expected = r"figure.lifetimes: expected a key with a positive number, got 'model.nope'"
+    with pytest.raises(app_config.ConfigError, match=expected):
         figures.lifetime_x(pred.configs[0], "model.nope", "here")
