@@ -324,14 +324,15 @@ def slices(frames, view: View, path, title: str) -> None:
     _png(path, np.vstack([header, *rows]))
 
 
-def diffusion(plane, view: View, path, title: str) -> None:
-    """PNG: D^zz above D^rr on the x-z plane, one logarithmic colour scale."""
+def diffusion(plane, view: View, path, title: str, zz_what: str = "D^zz") -> None:
+    """PNG: D^zz above D^rr on the x-z plane, one logarithmic colour scale; ``zz_what``
+    names the D^zz shown (the planes' one when the solve used it)."""
     both = np.concatenate([plane.point_data["D_zz"], plane.point_data["D_rr"]])
     both = both[both > 0]
     lo, hi = (np.floor(np.log10(both.min())), np.ceil(np.log10(both.max()))) if len(both) else (-1.0, 1.0)
     clim = [10.0**lo, 10.0**hi]  # whole decades, each labelled
     pictures = []
-    for name, label, what in (("D_zz", "D^zz", "D^zz"), ("D_rr", "D^rr", "D^rr = e_r . D . e_r (radial)")):
+    for name, label, what in (("D_zz", "D^zz", zz_what), ("D_rr", "D^rr", "D^rr = e_r . D . e_r (radial)")):
         with _xz_picture(plane, name, view, f"{label} (nm^2/s)", cmap=CMAP_D, clim=clim, log_scale=True,
                          bar_fmt="%g", bar_labels=int(hi - lo) + 1) as pic:  # fmt: skip
             pic.text("title", f"{what} on the x-z plane y = 0 (log colour scale)", "upper_left", 11)
@@ -366,6 +367,7 @@ class Recorder(render.Recorder):
 
     def _diffusion_functions(self, field) -> list:
         self._components = components(field.tensor, field.zz)
+        self._zz_what = "D^zz" if field.zz is None else "D^zz across the lattice's planes (as solved)"
         return [field.tensor, *self._components]
 
     def _frame(self, t, h, values) -> tuple:
@@ -380,7 +382,7 @@ class Recorder(render.Recorder):
         written = {"animation": gif, "images": [panels]}
         if self.D is not None:
             written["images"].append(directory / f"{stem}_D.png")
-            diffusion(self.D, self.view, written["images"][-1], title)
+            diffusion(self.D, self.view, written["images"][-1], title, self._zz_what)
         return written
 
 
