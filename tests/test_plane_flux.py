@@ -70,3 +70,26 @@ def test_planes_zz_is_the_harmonic_mean_over_each_cells_heights(mesh_dir):
         D_p = lattice.plane_flux_zz(xyz[dofs, :2], intervals, model)
         expected = (hi - lo) / (overlap / D_p).sum(axis=1)
         np.testing.assert_allclose(zz.x.array[dofs], expected, rtol=1e-10)
+
+
+def test_the_solve_uses_the_planes_dzz(mesh_dir):
+    """On a small slab the D^zz of the planes is what the finite elements solve with: without
+    the electron (D^zz the bulk value either way) 'planes' and 'point' give the same h(t),
+    with it the planes' face resists more and h decays more slowly."""
+    from app.problem import DiffusionProblem
+
+    def h(zz: str, sz: float):
+        cfg = app_config.build(
+            model={"B0": 0.2, "electron_sz": sz},
+            domain={"geometry": "slab", "radius": 20.0, "barrier": 5.0},
+            initial={"r0": 8.0},
+            diffusion={"source": "lattice", "form": "tensor", "cache": "", "zz": zz},
+            mesh={"h_min": 4.0, "h_max": 6.0, "fine_radius": 8.0, "coarse_radius": 16.0, "dz_face": 0.25,
+                  "dz_host": 1.0, "directory": str(mesh_dir)},
+            solver={"t_end": 100.0, "petsc_options": {"ksp_rtol": 1e-12}}, output={"progress": False},
+        )  # fmt: skip
+        return DiffusionProblem(cfg, COMM).solve().h
+
+    np.testing.assert_allclose(h("planes", 0.0), h("point", 0.0), rtol=0, atol=1e-9)
+    planes, point = h("planes", 0.5), h("point", 0.5)
+    assert np.all(planes[1:] >= point[1:] - 1e-9) and np.max(planes - point) > 0.01
