@@ -236,7 +236,7 @@ def planes_zz(mesh, model: Model, *, mesh_name: str | None = None, cache_dir=Non
     n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
     cell_dofs = Q.dofmap.list[:n_cells]
     xyz = Q.tabulate_dof_coordinates()
-    z = mesh.geometry.x[mesh.geometry.dofmap[:n_cells], 2]
+    z = xyz[cell_dofs, 2]  # DG1's dofs are each cell's vertices
     z_lo, z_hi = snap_heights(z.min(axis=1), comm), snap_heights(z.max(axis=1), comm)
     a0 = model.a0
     local = (int(np.floor(z_lo.min() / a0)), int(np.ceil(z_hi.max() / a0))) if n_cells else (0, 0)
