@@ -40,10 +40,10 @@ from app.observables import decay_times, exact_constant_d
 PRESET_DIR = Path(__file__).parent / "presets"
 ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "forms"]
 
-#: reduced resolution for smoke tests and CI (--quick): numbers are not for publication
 #: axis labels of the lifetimes plot for the keys it is used with
 LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)"}
 
+#: reduced resolution for smoke tests and CI (--quick): numbers are not for publication
 QUICK = {
     "mesh": {"h_min": 6.0, "h_max": 40.0, "fine_radius": 60.0, "coarse_radius": 200.0},
     "solver": {"outputs_per_decade": 3},
@@ -182,7 +182,7 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
     if preset.spec.lifetimes:
         for (label, _), cfg, extra in zip(preset.curves, preset.configs, preset.extras, strict=True):
             if isinstance(extra["group"], str):
-                lifetime_x(cfg, preset.spec.lifetimes, f"{preset.name} [{label}]")
+                extra["x"] = lifetime_x(cfg, preset.spec.lifetimes, f"{preset.name} [{label}]")
     return preset
 
 
@@ -384,7 +384,7 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
                           "t_1e_compare_s": alt_times["t_1e_s"]})  # fmt: skip
         entry["wall_s"] = time.perf_counter() - t0
         if preset.spec.lifetimes and isinstance(extra["group"], str):
-            lifetime_rows.append({"series": extra["group"], "x": lifetime_x(cfg, preset.spec.lifetimes, label),
+            lifetime_rows.append({"series": extra["group"], "x": extra["x"],
                                   "label": label, "t_half_s": times["t_half_s"], "t_1e_s": times["t_1e_s"]})  # fmt: skip
         lf = getattr(problem, "lattice_field", None)
         record = {

@@ -189,7 +189,9 @@ class DiffusionProblem:
         # lumped: the vertex rule makes M diagonal (stored in K's pattern, so the stepper's
         # AXPY stays SAME_NONZERO_PATTERN) and positive, which with the M-matrix part of K
         # keeps u from the undershoots a consistent mass gives a discontinuous initial state
-        dx_mass = ufl.dx(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1}) if self.config.mesh.mass == "lumped" else ufl.dx
+        dx_mass = ufl.dx
+        if self.config.mesh.mass == "lumped":
+            dx_mass = ufl.dx(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
         self.a_mass = fem.form(u * v * dx_mass)
         self.a_stiff = fem.form(k)
 
