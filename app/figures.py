@@ -1,215 +1,27 @@
-"""The article's figures as presets: data files in ``app/presets/`` run by ``--preset``.
-
-A preset is TOML with a ``[figure]`` table (what kind of figure, its title, what the
-article shows, which curves to animate or fit), a ``[config]`` table laid over the
-configuration of every curve, and ``[[curve]]`` tables, each a ``label`` plus the
-configuration sections that define that curve. The configuration of a curve is, in
-order of precedence (last wins): defaults, ``--config`` files, the preset's ``[config]``,
-``--quick``, ``--set``, the curve's own settings (so ``--set`` changes everything except
-what defines the figure's curves: ``--set diffusion.form=tensor`` re-solves figures 3-5
-with the tensor form, but cannot collapse the comparison of forms).
+"""The figures a preset makes (:mod:`app.preset`): the lattice D (figures 1, 2), decays
+(figures 3-5, forms, the 3D presets) and, through :mod:`app.validation`, comparisons with
+the lattice master equation.
 
 Every figure writes ``<out>/<name>/``: ``<name>.csv`` (header; first column ``t_s`` for
 decays, one column per curve label), ``<name>.png``, ``run.json`` (resolved configuration
 of each curve, solver statistics, decay times) and, where asked, an animated GIF and VTX
-(``.bp``) files of u(t) and D for ParaView. ``summary.json`` and ``summary.md`` in ``<out>``
-list every figure with its images and numbers.
+(``.bp``) files of u(t) and D for ParaView. The summary of a run is :mod:`app.report`'s.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from mpi4py import MPI
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
 
 from app import config as app_config
 from app import output
 from app.geometry import geometry_label
 from app.observables import decay_times, exact_constant_d
-
-PRESET_DIR = Path(__file__).parent / "presets"
-ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "forms"]
-
-#: axis labels of the lifetimes plot for the keys it is used with
-LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)"}
-
-#: reduced resolution for smoke tests and CI (--quick): numbers are not for publication
-QUICK = {
-    "mesh": {"h_min": 6.0, "h_max": 40.0, "fine_radius": 60.0, "coarse_radius": 200.0},
-    "solver": {"outputs_per_decade": 3},
-}
-
-
-class FigureSpec(BaseModel):
-    """The ``[figure]`` table of a preset."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["field", "decay", "validation"]
-    title: str
-    article: str = ""
-    animate: list[str] = []
-    fit: str | None = None
-    fit_window: tuple[float, float] = (0.05, 0.95)
-    surface_scale: Literal["linear", "log"] = "linear"
-    window: tuple[float, float] = (0.1, 3000.0)  # validation: where max |h - h_ref| is taken, s
-    # decay: every curve also solved with this form, drawn thin dashed
-    compare_form: Literal["paper", "conservative", "tensor"] | None = None
-    # decay: t_1/2 and t_1/e of the curves that have a group (a series) against this
-    # configuration key (e.g. "model.B0"), on log-log axes
-    lifetimes: str | None = None
-
-    @model_validator(mode="after")
-    def _ranges(self) -> FigureSpec:
-        lo, hi = self.fit_window
-        if not 0 <= lo < hi <= 1:
-            raise PydanticCustomError(
-                "cross", f"figure.fit_window: expected [low, high] with 0 <= low < high <= 1 (h/h0), got {[lo, hi]}"
-            )
-        lo, hi = self.window
-        if not 0 <= lo < hi:
-            raise PydanticCustomError("cross", f"figure.window: expected [low, high] with 0 <= low < high (s), got {[lo, hi]}")
-        return self
-
-
-@dataclass
-class Preset:
-    name: str
-    spec: FigureSpec
-    base: dict
-    curves: list[tuple[str, dict]]
-    configs: list[app_config.Config] = field(default_factory=list)
-    extras: list[dict] = field(default_factory=list)  # validation: group and reference of each curve
-
-
-def preset_names() -> list[str]:
-    return [n for n in ORDER if (PRESET_DIR / f"{n}.toml").exists()]
-
-
-def load_preset(name: str) -> Preset:
-    """A preset by name (``fig3``) or by path to a TOML file; ConfigError if bad."""
-    path = Path(name)
-    if path.suffix != ".toml":
-        path = PRESET_DIR / f"{name}.toml"
-        if not path.exists():
-            raise app_config.ConfigError(
-                f"--preset: expected one of {', '.join(preset_names())}, all, or a .toml file, got {name!r}"
-            )
-    data = app_config.read_toml(path, "--preset")
-    where = f"preset {path.stem}"
-    unknown = set(data) - {"figure", "config", "curve"}
-    if unknown:
-        raise app_config.ConfigError(f"{where}: unknown table [{sorted(unknown)[0]}]")
-    try:
-        spec = FigureSpec.model_validate(data.get("figure", {}))
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        raise app_config.ConfigError(f"{where}: {app_config._describe({**err, 'loc': ('figure', *err['loc'])})}") from None
-    if not isinstance(data.get("config", {}), dict):
-        raise app_config.ConfigError(f"{where}: config: expected a table ([config]), got {data['config']!r}")
-    if not isinstance(data.get("curve", []), list):
-        raise app_config.ConfigError(f"{where}: curve: expected an array of tables ([[curve]]), got {data['curve']!r}")
-    curves, extras = [], []
-    for i, c in enumerate(data.get("curve", [])):
-        if not isinstance(c, dict):
-            raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a table ([[curve]]), got {c!r}")
-        c = dict(c)
-        label = c.pop("label", None)
-        if not isinstance(label, str) or not label:
-            raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label, got {label!r}")
-        if label in [lab for lab, _ in curves]:  # a label names a CSV column: two would lose one
-            raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label no other curve has, got {label!r}")
-        extra = {"group": c.pop("group", None), "reference": c.pop("reference", False)}
-        if spec.kind == "validation" and not isinstance(extra["group"], str):
-            raise app_config.ConfigError(f"{where}: curve {label!r}: expected a group, got {extra['group']!r}")
-        curves.append((label, c))
-        extras.append(extra)
-    if not curves:
-        raise app_config.ConfigError(f"{where}: expected at least one [[curve]]")
-    labels = [lab for lab, _ in curves]
-    for lab in [*spec.animate, *([spec.fit] if spec.fit else [])]:
-        if lab not in labels:
-            raise app_config.ConfigError(f"{where}: figure refers to curve {lab!r}, not one of {labels}")
-    if spec.lifetimes and not any(isinstance(e["group"], str) for e in extras):
-        raise app_config.ConfigError(f"{where}: figure.lifetimes: expected curves with a group (a series), got none")
-    if spec.kind == "validation":
-        groups = {e["group"] for e in extras}
-        for g in groups:
-            n = sum(1 for e in extras if e["group"] == g and e["reference"] is True)
-            if n != 1:
-                raise app_config.ConfigError(f"{where}: group {g!r}: expected one curve with reference = true, got {n}")
-    return Preset(path.stem, spec, data.get("config", {}), curves, extras=extras)
-
-
-def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Preset:
-    """Validate the configuration of every curve (ConfigError names the preset and curve)."""
-    data: dict = {}
-    for f in files:
-        data = app_config.merge(data, app_config.read_toml(f))
-    data = app_config.merge(data, preset.base)
-    if quick:
-        data = app_config.merge(data, QUICK)
-    for o in overrides:
-        app_config.apply_override(data, o)
-    preset.configs = []
-    for label, curve in preset.curves:
-        merged = app_config.merge(data, curve)
-        merged.setdefault("output", {})["name"] = preset.name
-        if quick:  # coarse, but never coarser than the disk allows (h_max <= R / 2)
-            radius = merged.get("domain", {}).get("radius", app_config.Domain().radius)
-            mesh = merged["mesh"] = dict(merged["mesh"])
-            mesh["h_max"] = min(mesh["h_max"], radius / 2)
-            mesh["h_min"] = min(mesh["h_min"], mesh["h_max"])
-        try:
-            preset.configs.append(app_config.validate(merged))
-            if any(_sets(curve, o) for o in overrides):  # a --set this curve replaces is checked all the same
-                checked = copy.deepcopy(merged)
-                for o in overrides:
-                    app_config.apply_override(checked, o)
-                app_config.validate(checked)
-        except app_config.ConfigError as exc:
-            raise app_config.ConfigError(f"{preset.name} [{label}]: {exc}") from None
-    if preset.spec.lifetimes:
-        for (label, _), cfg, extra in zip(preset.curves, preset.configs, preset.extras, strict=True):
-            if isinstance(extra["group"], str):
-                extra["x"] = lifetime_x(cfg, preset.spec.lifetimes, f"{preset.name} [{label}]")
-    return preset
-
-
-def lifetime_x(cfg: app_config.Config, key: str, where: str) -> float:
-    """The value of the configuration key ``key`` (``section.name``), a positive number."""
-    node = cfg.model_dump(mode="json")
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, bool) or not isinstance(node, (int, float)) or not node > 0:
-        raise app_config.ConfigError(f"{where}: figure.lifetimes: expected a key with a positive number, got {key!r}")
-    return float(node)
-
-
-def _sets(curve: dict, override: str) -> bool:
-    """Does ``curve`` set the key of the ``--set`` ``override`` (or a table above it)?"""
-    node = curve
-    for part in override.partition("=")[0].strip().split("."):
-        if not isinstance(node, dict):
-            return True  # the curve sets a value where the override has a table
-        if part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower()
+from app.preset import LIFETIME_AXES, Preset, slug
 
 
 def say(comm, text: str) -> None:
@@ -489,88 +301,3 @@ def one_line(info: dict) -> str:
         if "fit" in info:
             what += f"; D_eff = {info['fit']['D_eff_fe']:.3g} nm^2/s"
     return f"{info['name']} ({info['wall_s']:.1f} s): {what}"
-
-
-# --- summary ----------------------------------------------------------------------------------
-
-
-def write_summary(out: Path, infos: list[dict], versions: dict) -> None:
-    """Merge this run's figures into ``out/summary.json`` and rewrite ``out/summary.md`` (rank 0)."""
-    path = out / "summary.json"
-    figures: dict = {}
-    try:
-        figures = {f["name"]: f for f in json.loads(path.read_text())["figures"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        figures = {}
-    for info in infos:
-        figures[info["name"]] = info
-    ordered = [figures[n] for n in ORDER if n in figures] + [f for n, f in figures.items() if n not in ORDER]
-    output.write_json(path, {"figures": ordered, "versions": versions})
-    output.atomic_write(out / "summary.md", lambda f: f.write(summary_markdown(ordered)))
-
-
-def _fmt(x) -> str:
-    return "never" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3g}"
-
-
-def summary_markdown(figures: list[dict]) -> str:
-    lines = ["# Results", "", "Made by `python -m app.run`; numbers in s and nm^2/s. "
-             "t_1/2 and t_1/e: first times at which h(t)/h(0) falls to 1/2 and 1/e "
-             "(\"never\": not within t_end).", ""]  # fmt: skip
-    from app.headline import headline_lines
-
-    lines += headline_lines({f["name"]: f for f in figures})
-    for f in figures:
-        lines += [f"## {f['title']}", ""]
-        if f.get("quick"):
-            lines += ["*Reduced resolution (`--quick`): not for publication.*", ""]
-        if f.get("article"):
-            lines += [f"Article: {f['article']}.", ""]
-        lines += [f"![{f['name']}]({img})" for img in f.get("images", [])] + [""]
-        if f["kind"] == "validation":
-            from app.validation import summary_lines
-
-            lines += summary_lines(f)
-        elif f["kind"] == "field":
-            fd = f["field"]
-            lines += [
-                "| D at the centre | smallest D | at r (x axis) | D at r = 150 nm | bulk | mean D^rr/D^tt for r <= l0 (x axis) |",
-                "|---|---|---|---|---|---|",
-                f"| {_fmt(fd['D_centre'])} | {_fmt(fd['D_min'])} | {_fmt(fd['r_at_min_axis_nm'])} nm | {_fmt(fd['D_far'])} "
-                f"| {_fmt(fd['D_bulk'])} | {_fmt(fd['mean_Drr_over_Dtt_within_l0'])} |",
-                "",
-            ]
-        else:
-            other = next((c["compare_form"] for c in f["curves"] if c.get("compare_form")), None)
-            if other:
-                lines += [f"| curve | form | t_1/2 (s) | t_1/e (s) | t_1/2, {other} form (s) | t_1/e, {other} form (s) |",
-                          "|---|---|---|---|---|---|"]  # fmt: skip
-                lines += [f"| {c['label']} | {c.get('form', '')} | {_fmt(c['t_half_s'])} | {_fmt(c['t_1e_s'])} "
-                          f"| {_fmt(c.get('t_half_compare_s'))} | {_fmt(c.get('t_1e_compare_s'))} |"
-                          for c in f["curves"]]  # fmt: skip
-            else:
-                lines += ["| curve | t_1/2 (s) | t_1/e (s) |", "|---|---|---|"]
-                lines += [f"| {c['label']} | {_fmt(c['t_half_s'])} | {_fmt(c['t_1e_s'])} |" for c in f["curves"]]
-            lines.append("")
-            if "fit" in f:
-                fit = f["fit"]
-                lines += [
-                    f"D_eff = **{_fmt(fit['D_eff_fe'])} nm^2/s** (same mesh and solver at constant D; "
-                    f"rms misfit {fit['rms_fe']:.2g}); exact formula of MODEL.md section 5: "
-                    f"{_fmt(fit['D_eff_exact_formula'])} nm^2/s (rms {fit['rms_exact_formula']:.2g}). "
-                    f"Fit window: h/h0 in [{fit['window_h'][0]}, {fit['window_h'][1]}], i.e. "
-                    f"t = {_fmt(fit['window_t_s'][0])} to {_fmt(fit['window_t_s'][1])} s ({fit['points']} output times).",
-                    "",
-                ]
-            for label, m in f.get("media", {}).items():
-                parts = []
-                if "animation" in m:
-                    parts.append(f"[animation]({m['animation']})")
-                parts += [f"[{Path(p).stem.rsplit('_', 1)[-1]}]({p})" for p in m.get("images", [])]
-                parts += [f"`{p}`" for p in m["vtx"]]
-                lines += [f"- {label}: " + ", ".join(parts)]
-            if f.get("media"):
-                lines.append("")
-        lines += [f"Data: {', '.join(f'`{c}`' for c in f.get('csv', []))}; wall time {f['wall_s']:.1f} s on "
-                  f"{f['ranks']} rank(s).", ""]  # fmt: skip
-    return "\n".join(lines)

@@ -185,12 +185,13 @@ def _main(argv: list[str] | None, comm) -> int:
         args = parser().parse_args(argv)
         figures_mode = not (args.single or args.field_cuts or (args.config and not args.preset))
         if figures_mode:
-            from app import figures
+            from app import figures, report
+            from app import preset as app_preset
 
             names = list(dict.fromkeys(args.preset or ["all"]))  # each figure once, in the order given
             if "all" in names:
-                names = [n for n in names if n != "all"] + [n for n in figures.preset_names() if n not in names]
-            presets = [figures.resolve(figures.load_preset(n), args.config, args.overrides, args.quick) for n in names]
+                names = [n for n in names if n != "all"] + [n for n in app_preset.preset_names() if n not in names]
+            presets = [app_preset.resolve(app_preset.load_preset(n), args.config, args.overrides, args.quick) for n in names]
         else:
             if args.preset or args.quick:
                 raise UsageError("--preset and --quick make figures; they do not combine with --single or --field-cuts")
@@ -214,7 +215,7 @@ def _main(argv: list[str] | None, comm) -> int:
         for p in presets:  # the summary follows each figure as it lands, so it always matches the files
             infos.append(figures.run_preset(p, out_dir, comm, args.quick))
             if comm.rank == 0:
-                figures.write_summary(out_dir, infos[-1:], versions)
+                report.write_summary(out_dir, infos[-1:], versions)
         comm.barrier()  # every rank returns once the files exist
         wall = time.perf_counter() - t0
         say(comm, f"{len(infos)} figure(s) in {wall:.1f} s on {comm.size} rank(s) -> {out_dir / 'summary.md'}")

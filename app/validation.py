@@ -18,6 +18,7 @@ import numpy as np
 from app import output
 from app.geometry import geometry_label
 from app.observables import decay_times
+from app.report import fmt
 
 
 def metrics(times, h, h_ref, window) -> float:
@@ -81,10 +82,6 @@ def run_validation(preset, out: Path, comm, quick: bool) -> dict:
     return comm.bcast(info, root=0)
 
 
-def _fmt(x) -> str:
-    return "never" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3g}"
-
-
 def summary_lines(f: dict) -> list[str]:
     """The summary table of a validation figure."""
     w = f["window_s"]
@@ -99,7 +96,7 @@ def summary_lines(f: dict) -> list[str]:
         dh = "reference" if c["reference"] else f"{c['max_abs_dh']:.3f}"
         geometry = c["geometry"].replace("|", "\\|")  # a table cell
         lines.append(
-            f"| {c['group']} | {c['label']} | {geometry} | {dh} | {_fmt(c['t_half_s'])} "
-            f"| {_fmt(c['t_half_ref_s'])} | {_fmt(c['t_1e_s'])} |"
+            f"| {c['group']} | {c['label']} | {geometry} | {dh} | {fmt(c['t_half_s'])} "
+            f"| {fmt(c['t_half_ref_s'])} | {fmt(c['t_1e_s'])} |"
         )
     return [*lines, ""]

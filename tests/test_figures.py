@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from app import figures
+from app import preset as app_preset
 from app import run as app_run
 from app.observables import crossing_time
 from app.output import read_csv
@@ -145,11 +145,11 @@ def test_summary_decay_times_agree_with_the_csv(results):
 
 
 def test_form_switch_applies_to_decay_figures_but_not_to_the_forms_comparison():
-    fig3 = figures.resolve(figures.load_preset("fig3"), overrides=["diffusion.form=master"])
+    fig3 = app_preset.resolve(app_preset.load_preset("fig3"), overrides=["diffusion.form=master"])
     assert {c.diffusion.form for c in fig3.configs} == {"master"}
-    forms = figures.resolve(figures.load_preset("forms"), overrides=["diffusion.form=tensor"])
+    forms = app_preset.resolve(app_preset.load_preset("forms"), overrides=["diffusion.form=tensor"])
     assert [c.diffusion.form for c in forms.configs] == ["paper", "conservative", "tensor"] * 2
-    default = figures.resolve(figures.load_preset("fig4"))  # the validated form, the article's beside it
+    default = app_preset.resolve(app_preset.load_preset("fig4"))  # the validated form, the article's beside it
     assert default.configs[0].diffusion.form == "tensor" and default.configs[0].model.B0 == 2.0
     assert default.spec.compare_form == "paper"
 

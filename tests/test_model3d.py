@@ -271,9 +271,9 @@ def test_3d_defaults_from_the_mesh_study_unless_given():
 
 
 def test_the_3d_presets_resolve_and_compare_like_with_like():
-    from app import figures
+    from app import preset as app_preset
 
-    beyond = figures.resolve(figures.load_preset("beyond_2d"))
+    beyond = app_preset.resolve(app_preset.load_preset("beyond_2d"))
     groups: dict[str, list] = {}
     for cfg, extra in zip(beyond.configs, beyond.extras, strict=True):
         groups.setdefault(extra["group"], []).append((cfg, extra["reference"]))
@@ -284,25 +284,25 @@ def test_the_3d_presets_resolve_and_compare_like_with_like():
         assert ref.diffusion.form == "master" and fe.diffusion.form == "tensor"
         assert (ref.domain.geometry, ref.model, ref.domain.radius) == (fe.domain.geometry, fe.model, fe.domain.radius)
         assert fe.domain.lattice_matched == (fe.domain.geometry != "disk")
-    prediction = figures.resolve(figures.load_preset("prediction_3d"))
+    prediction = app_preset.resolve(app_preset.load_preset("prediction_3d"))
     geometries = {(c.domain.geometry, c.domain.radius, c.domain.half_height(c.model.z0)) for c in prediction.configs}
     assert ("disk", 300.0, 0.0) in geometries and ("slab", 300.0, 45.0) in geometries and ("slab", 60.0, 15.0) in geometries
 
 
 def test_quick_mode_keeps_small_disks_valid():
-    from app import figures
+    from app import preset as app_preset
 
     for name in ("beyond_2d", "spreading_3d"):
-        for cfg in figures.resolve(figures.load_preset(name), quick=True).configs:
+        for cfg in app_preset.resolve(app_preset.load_preset(name), quick=True).configs:
             assert cfg.mesh.h_max <= cfg.domain.radius / 2
 
 
 def test_prediction_plots_decay_times_against_the_field_by_geometry():
     """prediction_3d's lifetimes plot: each geometry's series at R = 300 nm has 20 mT, 0.2 T
     and 2 T, and a key that is no positive number is one clear line."""
-    from app import figures
+    from app import preset as app_preset
 
-    pred = figures.resolve(figures.load_preset("prediction_3d"))
+    pred = app_preset.resolve(app_preset.load_preset("prediction_3d"))
     assert pred.spec.lifetimes == "model.B0"
     series: dict[str, list] = {}
     for cfg, extra in zip(pred.configs, pred.extras, strict=True):
@@ -315,4 +315,4 @@ def test_prediction_plots_decay_times_against_the_field_by_geometry():
     assert all(len({geo for geo, _ in m}) == 1 for m in series.values())
     expected = r"figure.lifetimes: expected a key with a positive number, got 'model.nope'"
     with pytest.raises(app_config.ConfigError, match=expected):
-        figures.lifetime_x(pred.configs[0], "model.nope", "here")
+        app_preset.lifetime_x(pred.configs[0], "model.nope", "here")

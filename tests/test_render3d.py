@@ -15,7 +15,8 @@ from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
 from app import config as app_config
-from app import figures, render, render3d
+from app import figures, render, render3d, report
+from app import preset as app_preset
 from app.geometry import continuum_initial_state
 from app.problem import DiffusionProblem
 
@@ -209,7 +210,7 @@ def run_tiny_preset(path, out, mesh_dir) -> dict:
     if COMM.rank == 0:
         path.write_text(PRESET.replace("MESHES", str(mesh_dir)))
     COMM.barrier()
-    preset = figures.resolve(figures.load_preset(str(path)))
+    preset = app_preset.resolve(app_preset.load_preset(str(path)))
     return figures.run_preset(preset, out, COMM)
 
 
@@ -226,7 +227,7 @@ def test_a_3d_decay_preset_renders_its_animated_curve(shared_tmp, mesh_dir):
     for p in [media["animation"], *media["images"]]:
         assert (out / p).stat().st_size > 20_000
     if COMM.rank == 0:
-        summary = figures.summary_markdown([info])
+        summary = report.summary_markdown([info])
         assert "[slices](tiny3d/tiny3d_slab_slices.png)" in summary and "[D](tiny3d/tiny3d_slab_D.png)" in summary
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import COMM
 
-from app import figures
+from app import figures, report
+from app import preset as app_preset
 from app.config import ConfigError
 from app.output import read_csv
 from app.validation import metrics
@@ -66,7 +67,7 @@ def test_small_validation_preset_runs_and_measures_against_its_lattice(shared_tm
     if COMM.rank == 0:
         path.write_text(SMALL)
     COMM.barrier()
-    preset = figures.resolve(figures.load_preset(str(path)), overrides=[f"mesh.directory='{shared_tmp / 'meshes'}'"])
+    preset = app_preset.resolve(app_preset.load_preset(str(path)), overrides=[f"mesh.directory='{shared_tmp / 'meshes'}'"])
     info = figures.run_preset(preset, shared_tmp / "out", COMM)
     rows = {c["label"]: c for c in info["curves"]}
     assert rows["columns"]["max_abs_dh"] == 0.0 and rows["columns"]["reference"]
@@ -79,7 +80,7 @@ def test_small_validation_preset_runs_and_measures_against_its_lattice(shared_tm
         assert (shared_tmp / "out" / "small" / "small.png").stat().st_size > 10_000
         run = json.loads((shared_tmp / "out" / "small" / "run.json").read_text())
         assert "layer_share_end" in run["solves"][3]["row"] and run["curves"][3]["label"] == "b: slab"
-        md = figures.summary_markdown([info])
+        md = report.summary_markdown([info])
         assert "| (b) | b: slab | slab, R = 8 nm" in md
 
 
@@ -88,4 +89,4 @@ def test_a_group_needs_exactly_one_reference(tmp_path):
     path.write_text(SMALL.replace('reference = true\ndiffusion = { form = "master" }\n\n[[curve]]\nlabel = "tensor"',
                                   'diffusion = { form = "master" }\n\n[[curve]]\nlabel = "tensor"'))
     with pytest.raises(ConfigError, match=r"preset bad: group '\(a\)': expected one curve with reference = true, got 0"):
-        figures.load_preset(str(path))
+        app_preset.load_preset(str(path))
