@@ -267,6 +267,12 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
 
 
 def run_preset(preset: Preset, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> dict:
+    if preset.spec.kind == "sweep":  # its cases are files of their own, written as they finish
+        from app import sweep
+
+        info = sweep.run(preset, out, comm, quick)
+        say(comm, one_line(info))
+        return info
     t0 = time.perf_counter()
     from app.validation import run_validation
 
@@ -291,6 +297,8 @@ def one_line(info: dict) -> str:
     if info["kind"] == "field":
         f = info["field"]
         what = f"D centre {f['D_centre']:.3g}, min {f['D_min']:.3g}, far {f['D_far']:.3g} nm^2/s"
+    elif info["kind"] == "sweep":
+        what = f"{len(info['cases'])} cases, {info['solved_now']} solved now"
     elif info["kind"] == "validation":
         worst = max((c for c in info["curves"] if not c["reference"]), key=lambda c: c["max_abs_dh"], default=None)
         what = f"{len(info['curves'])} curves"

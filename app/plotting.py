@@ -129,10 +129,14 @@ def validation(columns: dict, rows: list[dict], path: str | Path, title: str, wi
     save(fig, path)
 
 
-def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str) -> None:
-    """t_1/2 (solid, dots) and t_1/e (dashed) against a parameter on log-log axes, one colour
-    per series. ``rows``: dicts with series, x, t_half_s, t_1e_s."""
-    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str, *, xlog: bool = True,
+              anchors=(), note: str | None = None, measured: list[dict] | None = None) -> None:
+    """t_1/2 (solid, dots) and t_1/e (dashed) against a parameter on log axes, one colour
+    per series. ``rows``: dicts with series, x, t_half_s, t_1e_s. ``anchors``: measured
+    ranges (:class:`app.experiments.Anchor`) drawn as labelled grey bands (a line where a
+    single time is known, a dotted line where only a lower bound is); ``note`` goes under the
+    axes; ``measured``: points (x, t_s, label) of the user's own data."""  # fmt: skip
+    fig, ax = plt.subplots(figsize=(7.6 if anchors else 6.8, 5.0 if note else 4.6))
     series = list(dict.fromkeys(r["series"] for r in rows))
     cmap = plt.get_cmap("tab10")
     for i, name in enumerate(series):
@@ -141,11 +145,64 @@ def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str) -> No
         color = cmap(i % 10)
         ax.plot(x, [r["t_half_s"] for r in mine], "o-", color=color, lw=2, label=f"{name}: t$_{{1/2}}$")
         ax.plot(x, [r["t_1e_s"] for r in mine], "s--", color=color, lw=1, ms=3, label=f"{name}: t$_{{1/e}}$")
-    ax.set_xscale("log")
+    greys = ("0.55", "0.7", "0.4", "0.25")
+    for j, a in enumerate(anchors):
+        grey = greys[j % len(greys)]
+        text = f"{a.label} ({a.reference})"
+        if a.high_s is None:
+            ax.axhline(a.low_s, color=grey, lw=1.5, ls=(0, (1, 1)), label=f"lower bound: {text}")
+        elif a.high_s == a.low_s:
+            ax.axhline(a.low_s, color=grey, lw=2.5, alpha=0.7, label=text)
+        else:
+            ax.axhspan(a.low_s, a.high_s, facecolor=grey, alpha=0.25, edgecolor="0.3",
+                       hatch=("", "//", "\\\\", "..")[j % 4], label=text)  # fmt: skip
+    if measured:
+        ax.plot([m["x"] for m in measured], [m["t_s"] for m in measured], "k*", ms=9, label="measured (user data)")
+    if xlog:
+        ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("decay time (s)")
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    if anchors:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=8)
+    if note:
+        import textwrap
+
+        fig.text(0.01, -0.02, textwrap.fill(note, 170), fontsize=7, ha="left", va="top")
     save(fig, path)
+
+
+def sweep(records: list[dict], x: str, series_keys: list[str], path: str | Path, title: str,
+          experiments: bool = False, measured: list[dict] | None = None) -> None:
+    """A sweep's t_1/2 and t_1/e against its x key, one series per value of the other
+    varied keys; with ``experiments``, the measured decay times of MODEL.md section 9."""  # fmt: skip
+    from app.preset import LIFETIME_AXES
+
+    def name(params: dict) -> str:
+        parts = []
+        for k in series_keys:
+            v = params[k]
+            if k == "model.electron_sz":
+                parts.append("(2,0) singlet" if v == 0 else f"(1,1), s = {v:+g}")
+            elif k == "diffusion.form":
+                parts.append(str(v))
+            else:
+                parts.append(f"{k.split('.')[-1]} = {v:g}" if isinstance(v, float) else f"{k.split('.')[-1]} = {v}")
+        return ", ".join(parts) or "t"
+
+    rows = [{"series": name(r["params"]), "x": float(r["params"][x]), "t_half_s": r["t_half_s"],
+             "t_1e_s": r["t_1e_s"]} for r in records]  # fmt: skip
+    xs = [r["x"] for r in rows]
+    xlog = min(xs) > 0 and max(xs) >= 10 * min(xs)
+    anchors, note = (), None
+    if experiments:
+        from app.experiments import ANCHORS, NOT_DRAWN
+
+        anchors = ANCHORS
+        note = ("Grey: measured decay times (MODEL.md section 9), other dots and materials than the model's; "
+                f"the field of each is not stated there, so each spans every B0. {NOT_DRAWN}.")  # fmt: skip
+    lifetimes(rows, path, title, LIFETIME_AXES.get(x, x), xlog=xlog, anchors=anchors, note=note, measured=measured)

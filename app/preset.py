@@ -30,7 +30,8 @@ PRESET_DIR = Path(__file__).parent / "presets"
 ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "forms"]
 
 #: axis labels of the lifetimes plot for the keys it is used with
-LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)"}
+LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "initial.r0": "initial width r$_0$ (nm)",
+                 "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)"}
 
 #: reduced resolution for smoke tests and CI (--quick): numbers are not for publication
 QUICK = {
@@ -85,7 +86,7 @@ def preset_names() -> list[str]:
     return [n for n in ORDER if (PRESET_DIR / f"{n}.toml").exists()]
 
 
-def load_preset(name: str) -> Preset:
+def load_preset(name: str) -> Preset:  # or a Sweep (app.sweep), for a file with [sweep]
     """A preset by name (``fig3``) or by path to a TOML file; ConfigError if bad."""
     path = Path(name)
     if path.suffix != ".toml":
@@ -95,6 +96,10 @@ def load_preset(name: str) -> Preset:
                 f"--preset: expected one of {', '.join(preset_names())}, all, or a .toml file, got {name!r}"
             )
     data = app_config.read_toml(path, "--preset")
+    if "sweep" in data:  # a parameter study, not a figure
+        from app import sweep
+
+        return sweep.from_data(path.stem, data)
     where = f"preset {path.stem}"
     unknown = set(data) - {"figure", "config", "curve"}
     if unknown:
@@ -141,7 +146,12 @@ def load_preset(name: str) -> Preset:
 
 
 def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Preset:
-    """Validate the configuration of every curve (ConfigError names the preset and curve)."""
+    """Validate the configuration of every curve (ConfigError names the preset and curve);
+    a sweep's cases are validated by :func:`app.sweep.resolve`."""
+    from app import sweep
+
+    if isinstance(preset, sweep.Sweep):
+        return sweep.resolve(preset, files, overrides, quick)
     data: dict = {}
     for f in files:
         data = app_config.merge(data, app_config.read_toml(f))

@@ -45,7 +45,9 @@ def summary_markdown(figures: list[dict]) -> str:
         if f.get("article"):
             lines += [f"Article: {f['article']}.", ""]
         lines += [f"![{f['name']}]({img})" for img in f.get("images", [])] + [""]
-        if f["kind"] == "validation":
+        if f["kind"] == "sweep":
+            lines += sweep_lines(f)
+        elif f["kind"] == "validation":
             from app.validation import summary_lines
 
             lines += summary_lines(f)
@@ -92,3 +94,16 @@ def summary_markdown(figures: list[dict]) -> str:
         lines += [f"Data: {', '.join(f'`{c}`' for c in f.get('csv', []))}; wall time {f['wall_s']:.1f} s on "
                   f"{f['ranks']} rank(s).", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def sweep_lines(f: dict) -> list[str]:
+    """A sweep's table: its varied keys and the decay times of every case."""
+    axes = f["axes"]
+    lines = [f"{len(f['cases'])} cases ({f['solved_now']} solved in this run, the others read from "
+             f"`{f['name']}/cases/`).", "",
+             "| " + " | ".join([*axes, "t_1/2 (s)", "t_1/e (s)", "h(100 s)/h0"]) + " |",
+             "|" + "---|" * (len(axes) + 3)]  # fmt: skip
+    for c in f["cases"]:
+        values = [fmt(v) if isinstance(v, float) else str(v) for v in (c["params"][a] for a in axes)]
+        lines.append("| " + " | ".join([*values, fmt(c["t_half_s"]), fmt(c["t_1e_s"]), fmt(c["h_at_100s"])]) + " |")
+    return [*lines, ""]

@@ -3,12 +3,15 @@
     python -m app.run [--preset NAME ...] [--quick] [--set section.key=value ...] [--out DIR]
     python -m app.run --config FILE.toml [--set ...] [--out DIR]      (one case)
     python -m app.run --field-cuts [--set model.B0=...]                (look at D)
+    python -m app.run --preset tau_vs_B0 [--ranks-per-case K] [--force]  (a sweep, resumable)
 
 With no ``--config``, it runs the article's figures (presets ``fig1`` ... ``fig5`` and
 ``forms``; ``all`` is the default) and writes ``DIR/<fig>/`` plus ``DIR/summary.md``.
 With ``--config`` (or ``--single``) it solves one case and writes
 ``DIR/<output.name>/overhauser.csv`` (t_s, h_over_h0) and ``run.json`` (resolved
 configuration, package versions, ranks, time-stepper statistics and wall times).
+A sweep preset (:mod:`app.sweep`) solves its cases on groups of K ranks and writes
+``DIR/<name>/sweep.csv``; a re-run solves only the cases not finished yet.
 Bad input: one line on stderr naming the key, exit code 2, nothing written.
 Run it under ``mpirun -n N`` for any N; files and progress come from rank 0 only.
 """
@@ -53,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", default=[], dest="overrides", metavar="SECTION.KEY=VALUE", help="override a value (repeatable)"
     )
+    p.add_argument(
+        "--ranks-per-case", type=int, default=1, metavar="K",
+        help="sweeps: solve the cases concurrently on groups of K ranks (K divides the job's ranks; default 1)",
+    )
+    p.add_argument("--force", action="store_true", help="sweeps: solve every case again, also those already finished")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default: results)")
     p.add_argument(
         "--field-cuts",
@@ -192,6 +200,16 @@ def _main(argv: list[str] | None, comm) -> int:
             if "all" in names:
                 names = [n for n in names if n != "all"] + [n for n in app_preset.preset_names() if n not in names]
             presets = [app_preset.resolve(app_preset.load_preset(n), args.config, args.overrides, args.quick) for n in names]
+            sweeps = [p for p in presets if p.spec.kind == "sweep"]
+            if (args.ranks_per_case != 1 or args.force) and not sweeps:
+                raise UsageError("--ranks-per-case and --force are for sweeps; none of the presets given is one")
+            from app.scheduler import check_group_size
+
+            problem = check_group_size(comm, args.ranks_per_case)
+            if problem:
+                raise UsageError(problem)
+            for s in sweeps:
+                s.ranks_per_case, s.force = args.ranks_per_case, args.force
         else:
             if args.preset or args.quick:
                 raise UsageError("--preset and --quick make figures; they do not combine with --single or --field-cuts")

@@ -1,0 +1,208 @@
+"""Sweeps (app/sweep.py, app/scheduler.py): the cases a spec makes, cases on groups of ranks
+giving the numbers of the same cases run one by one, resuming, and bad specs (one line,
+exit 2, nothing written). Tiny cases: a 100 nm disk on a coarse mesh, 0 to 100 s, default
+solver tolerances."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from app import config as app_config
+from app import mesh as app_mesh
+from app import preset as app_preset
+from app import run as app_run
+from app import scheduler, sweep
+
+COMM = MPI.COMM_WORLD
+
+TINY = """
+[sweep]
+title = "tiny"
+vary = {{ "model.B0" = [0.02, 0.2] }}
+forms = ["tensor", "paper"]
+
+[config]
+model = {{ electron_sz = 0.5 }}
+domain = {{ radius = 100.0 }}
+mesh = {{ h_min = 5.0, h_max = 25.0, fine_radius = 30.0, coarse_radius = 60.0, directory = "{root}/meshes" }}
+diffusion = {{ source = "lattice", cache = "{root}/fields" }}
+solver = {{ t_end = 100.0, outputs_per_decade = 3 }}
+"""
+
+
+def tiny_file(root: Path, text: str = TINY) -> Path:
+    path = root / "tiny.toml"
+    if COMM.rank == 0:
+        path.write_text(text.format(root=root))
+    COMM.barrier()
+    return path
+
+
+def run_sweep(root: Path, *args: str) -> dict:
+    assert app_run.main(["--preset", str(root / "tiny.toml"), "--out", str(root / "out"), *args]) == 0
+    return json.loads((root / "out" / "tiny" / "run.json").read_text())
+
+
+# --- the cases of a spec ------------------------------------------------------------------------
+
+
+def spec(**sweep_table) -> sweep.Sweep:
+    return sweep.from_data("s", {"sweep": {"title": "t", **sweep_table}})
+
+
+def test_ranges_products_and_zips_give_the_cases_in_order():
+    s = spec(vary={"model.B0": {"log": [0.01, 1.0], "n": 3}, "initial.r0": {"lin": [10.0, 30.0], "n": 2}})
+    assert [tuple(c.values()) for c in s.cases] == pytest.approx(
+        [(0.01, 10.0), (0.01, 30.0), (0.1, 10.0), (0.1, 30.0), (1.0, 10.0), (1.0, 30.0)], rel=1e-12
+    )
+    z = spec(vary={"model.B0": [0.1, 0.2], "initial.r0": [10.0, 20.0]}, combine="zip", forms=["tensor", "paper"])
+    assert z.cases == [
+        {"model.B0": 0.1, "initial.r0": 10.0, "diffusion.form": "tensor"},
+        {"model.B0": 0.1, "initial.r0": 10.0, "diffusion.form": "paper"},
+        {"model.B0": 0.2, "initial.r0": 20.0, "diffusion.form": "tensor"},
+        {"model.B0": 0.2, "initial.r0": 20.0, "diffusion.form": "paper"},
+    ]
+    assert spec(states=[0.5, 0.0]).spec.axes() == ["model.electron_sz"]
+
+
+def test_the_key_is_the_resolved_configuration_less_output():
+    s = app_preset.resolve(spec(vary={"model.B0": [0.1, 0.2]}))
+    assert len(set(s.keys)) == 2
+    same = app_config.build(model={"B0": 0.1}, output={"name": "other", "progress": True})
+    assert sweep.case_key(same) == s.keys[0]
+
+
+def test_the_presets_resolve():
+    b0 = app_preset.resolve(app_preset.load_preset("tau_vs_B0"))
+    assert len(b0.configs) == 48 and b0.spec.x_key() == "model.B0"
+    assert {c.model.electron_sz for c in b0.configs} == {0.5, 0.0}
+    assert min(c.model.B0 for c in b0.configs) == pytest.approx(0.01) and max(c.model.B0 for c in b0.configs) == 5.0
+    r0 = app_preset.resolve(app_preset.load_preset("tau_vs_r0"))
+    assert [c.initial.r0 / c.model.l0 for c in r0.configs[::2]] == pytest.approx(np.linspace(0.2, 1.2, 11))
+
+
+def test_probe_interpolates_in_log_time():
+    t, h = np.array([0.0, 1.0, 100.0]), np.array([1.0, 0.8, 0.4])
+    assert sweep.probe(t, h, 10.0) == pytest.approx(0.6)
+    assert np.isnan(sweep.probe(t, h, 1000.0))
+
+
+# --- the scheduler ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, COMM.size])
+def test_every_task_runs_once_on_one_group(k):
+    def work(i, group):
+        assert group.size == k
+        return group.allreduce(i)
+
+    mine = scheduler.run_tasks(COMM, k, 7, work)
+    groups = COMM.allgather((COMM.rank // k, mine))
+    by_group = dict(groups)  # ranks of one group ran the same tasks
+    assert all(by_group[g] == m for g, m in groups)
+    assert sorted(i for m in by_group.values() for i in m) == list(range(7))
+
+
+# --- groups of ranks against one by one ---------------------------------------------------------
+
+
+@pytest.mark.parallel
+def test_cases_on_groups_equal_the_cases_one_by_one(shared_tmp):
+    """4 cases on 2 groups of 1 rank, both groups making the same mesh and lattice-field
+    cache files at once; then each case again on one rank alone: the same numbers (1e-8)."""
+    tiny_file(shared_tmp)
+    info = run_sweep(shared_tmp, "--ranks-per-case", "1")
+    assert info["solved_now"] == 4 and info["ranks_per_case"] == 1
+    s = app_preset.resolve(app_preset.load_preset(str(shared_tmp / "tiny.toml")))
+    mine = range(COMM.rank, 4, COMM.size)  # each rank re-solves its share, alone
+    alone = dict(COMM.allreduce([(i, sweep.solve_case(s.configs[i], MPI.COMM_SELF)) for i in mine]))
+    header = (shared_tmp / "out" / "tiny" / "sweep.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["model.B0", "diffusion.form", "t_half_s"]
+    for i, case in enumerate(info["cases"]):
+        for col in ("t_half_s", "h_at_1s", "h_at_10s", "h_at_100s"):
+            assert case[col] == pytest.approx(alone[i][col], rel=1e-8, abs=1e-12, nan_ok=True), (i, col)
+    meshes = list((shared_tmp / "meshes").glob("*.msh"))
+    assert len(meshes) == 1 and not list((shared_tmp / "meshes").glob(".*"))  # one file, no temporary left
+    assert app_mesh.check_msh(meshes[0], app_mesh.DiskSpec.from_config(s.configs[0])) == "hit"
+    assert not list((shared_tmp / "fields").glob(".*"))
+
+
+# --- resuming -----------------------------------------------------------------------------------
+
+
+@pytest.mark.serial
+def test_a_rerun_solves_only_what_is_missing_corrupt_or_foreign(tmp_path, capsys):
+    tiny_file(tmp_path)
+    first = run_sweep(tmp_path)
+    assert first["solved_now"] == 4
+    cases = tmp_path / "out" / "tiny" / "cases"
+    files = {c["key"]: cases / f"{c['key']}.json" for c in first["cases"]}
+    keys = list(files)
+    files[keys[0]].unlink()
+    files[keys[1]].unlink()
+    capsys.readouterr()
+    again = run_sweep(tmp_path)
+    solved = re.findall(r"case (\d)/4", capsys.readouterr().out)
+    assert again["solved_now"] == 2 and sorted(solved) == ["1", "2"]
+    t_half = [c["t_half_s"] for c in first["cases"]]
+    assert [c["t_half_s"] for c in again["cases"]] == pytest.approx(t_half, rel=1e-12, nan_ok=True)
+    files[keys[2]].write_text("{ not json")
+    foreign = json.loads(files[keys[3]].read_text())
+    foreign["config"]["model"]["B0"] = 7.0  # another case's result under this key
+    files[keys[3]].write_text(json.dumps(foreign))
+    assert run_sweep(tmp_path)["solved_now"] == 2
+    assert json.loads(files[keys[3]].read_text())["config"]["model"]["B0"] != 7.0
+    assert run_sweep(tmp_path)["solved_now"] == 0
+    assert run_sweep(tmp_path, "--force")["solved_now"] == 4
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "## tiny" in md and "| model.B0 | diffusion.form | t_1/2 (s)" in md
+
+
+# --- bad specs ----------------------------------------------------------------------------------
+
+BAD = [
+    ('vary = { "model.nope" = [1.0] }', "sweep tiny [model.nope=1, diffusion.form=tensor]: model.nope: unknown key 'nope' in [model]"),
+    ('vary = { "model.B0" = [] }', "sweep tiny: sweep.vary.model.B0: expected at least one value, got []"),
+    ('vary = { "model.B0" = { log = [0.0, 1.0], n = 3 } }',
+     "sweep tiny: sweep.vary.model.B0: expected a log range of positive numbers, got [0.0, 1.0]"),
+    ('vary = { "model.B0" = { lin = [0.1, 1.0] } }', "sweep tiny: sweep.vary.model.B0.n: expected a value, got none"),
+    ('vary = { "model.B0" = [0.2, 0.2] }',
+     "sweep tiny: expected distinct cases, got [model.B0=0.2, diffusion.form=tensor] "
+     "equal to [model.B0=0.2, diffusion.form=tensor]"),
+    ('vary = { "model.B0" = [0.1] }\nx = "initial.r0"',
+     "sweep tiny: sweep.x: expected one of the varied keys ['model.B0', 'diffusion.form'], got 'initial.r0'"),
+    ('vary = { "model.B0" = [0.1], "initial.r0" = [1.0, 2.0] }\ncombine = "zip"',
+     "sweep tiny: sweep.combine: expected keys of equal length for 'zip', got {'model.B0': 1, 'initial.r0': 2}"),
+    ('vary = { "model.B0" = 0.1 }',
+     "sweep tiny: sweep.vary.model.B0: expected a list of values or {log|lin = [a, b], n = N}, got 0.1"),
+    ('vary = { "model.B0" = { log = [0.1, 1.0], n = "x" } }',
+     "sweep tiny: sweep.vary.model.B0.n: expected an integer, got 'x'"),
+    ('vary = { "model.B0" = [0.1] }\ncolour = "red"', "sweep tiny: sweep.colour: unknown key 'colour' in [sweep]"),
+]  # fmt: skip
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize(("line", "message"), BAD)
+def test_a_bad_spec_is_one_line_and_nothing_written(tmp_path, capsys, line, message):
+    text = re.sub(r'vary = \{\{ "model.B0" = \[0.02, 0.2\] \}\}', line.replace("{", "{{").replace("}", "}}"), TINY)
+    tiny_file(tmp_path, text)
+    assert app_run.main(["--preset", str(tmp_path / "tiny.toml"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.serial
+def test_ranks_per_case_must_divide_the_job_and_needs_a_sweep(tmp_path, capsys):
+    tiny_file(tmp_path)
+    out = str(tmp_path / "out")
+    assert app_run.main(["--preset", str(tmp_path / "tiny.toml"), "--ranks-per-case", "2", "--out", out]) == 2
+    assert capsys.readouterr().err == "error: --ranks-per-case: expected a divisor of the 1 rank(s) of the job, got 2\n"
+    assert app_run.main(["--preset", "fig3", "--force", "--out", out]) == 2
+    assert capsys.readouterr().err == "error: --ranks-per-case and --force are for sweeps; none of the presets given is one\n"
+    assert not (tmp_path / "out").exists()
