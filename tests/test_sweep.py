@@ -167,7 +167,8 @@ def test_a_rerun_solves_only_what_is_missing_corrupt_or_foreign(tmp_path, capsys
 # --- bad specs ----------------------------------------------------------------------------------
 
 BAD = [
-    ('vary = { "model.nope" = [1.0] }', "sweep tiny [model.nope=1, diffusion.form=tensor]: model.nope: unknown key 'nope' in [model]"),
+    ('vary = { "model.nope" = [1.0] }',
+     "sweep tiny [model.nope=1, diffusion.form=tensor]: model.nope: unknown key 'nope' in [model]"),
     ('vary = { "model.B0" = [] }', "sweep tiny: sweep.vary.model.B0: expected at least one value, got []"),
     ('vary = { "model.B0" = { log = [0.0, 1.0], n = 3 } }',
      "sweep tiny: sweep.vary.model.B0: expected a log range of positive numbers, got [0.0, 1.0]"),
