@@ -50,3 +50,17 @@ def crossing_time(t, h, level: float) -> float:
 def decay_times(t, h) -> dict[str, float]:
     """t_1/2 and t_1/e of h(t)/h(0), s."""
     return {"t_half_s": crossing_time(t, h, 0.5), "t_1e_s": crossing_time(t, h, float(np.exp(-1.0)))}
+
+
+def fit_constant_d(times, h, l0: float, r0: float, window=(0.05, 0.95)) -> float:
+    """The constant D (nm^2/s) whose exact decay (:func:`exact_constant_d`) fits h/h0 best
+    where h/h0 is within ``window`` (least squares, in log D); nan if fewer than two
+    output times lie there."""
+    from scipy.optimize import least_squares
+
+    times, h = np.asarray(times, dtype=float), np.asarray(h, dtype=float)
+    sel = (times > 0) & (h >= window[0]) & (h <= window[1])
+    if sel.sum() < 2:
+        return float("nan")
+    res = least_squares(lambda p: exact_constant_d(times[sel], np.exp(p[0]), l0, r0) - h[sel], x0=[0.0])
+    return float(np.exp(res.x[0]))

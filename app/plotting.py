@@ -206,3 +206,41 @@ def sweep(records: list[dict], x: str, series_keys: list[str], path: str | Path,
         note = ("Grey: measured decay times (MODEL.md section 9), other dots and materials than the model's; "
                 f"the field of each is not stated there, so each spans every B0. {NOT_DRAWN}.")  # fmt: skip
     lifetimes(rows, path, title, LIFETIME_AXES.get(x, x), xlog=xlog, anchors=anchors, note=note, measured=measured)
+
+
+def tornado(panels: list[dict], path: str | Path, title: str) -> None:
+    """One panel per metric: for each parameter a bar spanning the metric's values (over the
+    parameter's values, the others at their defaults) relative to the baseline, on a log
+    axis, the widest on top; each end labelled with the parameter's value."""
+    n = len(panels)
+    ncol = min(2, n)
+    nrow = -(-n // ncol)
+    rows = max(len(p["bars"]) for p in panels)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, (0.55 * rows + 1.3) * nrow), squeeze=False)
+    for ax, p in zip(axes.ravel(), panels, strict=False):
+        base = p["baseline"]
+        spans = []
+        for key, points in p["bars"].items():
+            ratios = [v / base for _, v in points]
+            spans.append((max(ratios + [1.0]) / min(ratios + [1.0]), key, points, ratios))
+        spans.sort(key=lambda s: s[0])
+        for y, (_, _key, points, ratios) in enumerate(spans):
+            lo, hi = min(ratios + [1.0]), max(ratios + [1.0])
+            ax.barh(y, hi - lo, left=lo, height=0.6, color="tab:blue", alpha=0.55)
+            for (value, _), r in zip(points, ratios, strict=True):
+                text = f"{value:.3g}" if isinstance(value, (int, float)) else str(value)
+                ax.annotate(text, (r, y), xytext=(4 if r >= 1 else -4, 0), textcoords="offset points",
+                            ha="left" if r >= 1 else "right", va="center", fontsize=7)  # fmt: skip
+        ax.axvline(1.0, color="k", lw=1)
+        ax.set_yticks(range(len(spans)), [s[1] for s in spans], fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("relative to the baseline")
+        ax.set_title(f"{p['label']}: baseline {base:.3g}", fontsize=10)
+        ax.grid(alpha=0.3, which="both", axis="x")
+        every = [r for s in spans for r in s[3]] + [1.0]
+        ax.set_xlim(min(every) / 1.8, max(every) * 1.8)  # room for the end labels
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, path)

@@ -45,8 +45,11 @@ from app import output
 
 #: h(t)/h(0) reported at these times (s) in every row of sweep.csv
 PROBE_TIMES = (1.0, 10.0, 100.0, 1000.0)
-#: what a case reports besides its parameters
-RESULT_COLUMNS = ("t_half_s", "t_1e_s", *(f"h_at_{t:g}s" for t in PROBE_TIMES), "steps", "wall_s")
+#: what a case reports besides its parameters: decay times, h at the probe times, the
+#: constant D of MODEL.md section 5's exact formula fitted to h/h0 in [0.05, 0.95]
+#: (nm^2/s), the lattice D at the dot centre (nm^2/s; with lattice rates), steps, wall time
+RESULT_COLUMNS = ("t_half_s", "t_1e_s", *(f"h_at_{t:g}s" for t in PROBE_TIMES), "D_eff_formula", "D_centre",
+                  "steps", "wall_s")  # fmt: skip
 FORM_KEY, STATE_KEY = "diffusion.form", "model.electron_sz"
 
 
@@ -95,6 +98,17 @@ def _span(key: str, values: dict) -> Span:
         raise PydanticCustomError("cross", text) from None
 
 
+class Metric(BaseModel):
+    """A panel of the tornado chart: ``column`` of the cases where the ``where`` keys have
+    these values (keys of ``for_each``, the form or the state)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: Literal["t_half_s", "t_1e_s", "D_eff_formula", "D_centre"]
+    where: dict[str, Any] = {}
+    label: str
+
+
 class SweepSpec(BaseModel):
     """The ``[sweep]`` table."""
 
@@ -104,7 +118,9 @@ class SweepSpec(BaseModel):
     title: str
     article: str = ""
     vary: dict[str, Any] = {}  # key -> a list of values, or a Span (checked below)
-    combine: Literal["product", "zip"] = "product"
+    combine: Literal["product", "zip", "one_at_a_time"] = "product"
+    for_each: dict[str, list] = {}  # a product over every case (e.g. the fields of a sensitivity study)
+    metrics: list[Metric] = []  # one_at_a_time: the tornado chart's panels
     forms: list[Literal["paper", "conservative", "tensor", "master"]] = []
     states: list[Literal[0.5, -0.5, 0.0]] = []
     x: str | None = None
@@ -127,6 +143,16 @@ class SweepSpec(BaseModel):
                 )
             elif not values:
                 raise PydanticCustomError("cross", f"sweep.vary.{key}: expected at least one value, got []")
+        for key, values in self.for_each.items():
+            if "." not in key or not values:
+                raise PydanticCustomError("cross", f"sweep.for_each.{key}: expected section.key = [values], got {values!r}")
+        if self.combine == "one_at_a_time" and not self.metrics:
+            raise PydanticCustomError("cross", "sweep.metrics: expected the tornado chart's panels with one_at_a_time, got none")
+        for m in self.metrics:
+            if set(m.where) - set(self.axes()):
+                raise PydanticCustomError(
+                    "cross", f"sweep.metrics: {m.label!r}: expected where-keys among {self.axes()}, got {sorted(m.where)}"
+                )
         if not self.vary and not self.forms and not self.states:
             raise PydanticCustomError("cross", "sweep.vary: expected at least one key to vary, got none")
         if self.combine == "zip" and len({len(self._values(k)) for k in self.vary}) > 1:
@@ -142,18 +168,23 @@ class SweepSpec(BaseModel):
 
     def axes(self) -> list[str]:
         """Every varied key, in order: ``vary``'s, then the form, then the electron state."""
-        return [*self.vary, *([FORM_KEY] if self.forms else []), *([STATE_KEY] if self.states else [])]
+        return [*self.vary, *self.for_each, *([FORM_KEY] if self.forms else []), *([STATE_KEY] if self.states else [])]
 
     def x_key(self) -> str:
         return self.x or self.axes()[0]
 
     def cases(self) -> list[dict]:
-        """The parameters of every case ({key: value}), in a fixed order."""
+        """The parameters of every case ({key: value}), in a fixed order. With
+        ``one_at_a_time`` the first cases are the configuration as it is (the baseline),
+        then each varied key alone takes each of its values."""
         keys = list(self.vary)
         columns = [self._values(k) for k in keys]
-        rows = zip(*columns, strict=True) if self.combine == "zip" else itertools.product(*columns)
-        base = [dict(zip(keys, r, strict=True)) for r in rows]
-        extra = []
+        if self.combine == "one_at_a_time":
+            base = [{}] + [{k: v} for k, col in zip(keys, columns, strict=True) for v in col]
+        else:
+            rows = zip(*columns, strict=True) if self.combine == "zip" else itertools.product(*columns)
+            base = [dict(zip(keys, r, strict=True)) for r in rows]
+        extra = [[(k, v) for v in values] for k, values in self.for_each.items()]
         if self.forms:
             extra.append([(FORM_KEY, f) for f in self.forms])
         if self.states:
@@ -169,6 +200,7 @@ class Sweep:
     cases: list[dict] = field(default_factory=list)  # parameters of each case
     configs: list[app_config.Config] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    varied: list[str | None] = field(default_factory=list)  # one_at_a_time: the key a case changes
     ranks_per_case: int = 1
     force: bool = False
 
@@ -222,9 +254,9 @@ def resolve(sweep: Sweep, files=(), overrides=(), quick: bool = False) -> Sweep:
     for o in overrides:
         app_config.apply_override(data, o)
     app_config.validate(data)  # every --set is checked, even one that every case replaces
-    sweep.configs, sweep.keys = [], []
+    sweep.configs, sweep.keys, sweep.varied = [], [], []
     seen: dict[str, str] = {}
-    for params in sweep.cases:
+    for i, params in enumerate(sweep.cases):
         merged = copy.deepcopy(data)
         for key, value in params.items():
             _set(merged, key, value)
@@ -241,7 +273,16 @@ def resolve(sweep: Sweep, files=(), overrides=(), quick: bool = False) -> Sweep:
         seen[key] = label(params)
         sweep.configs.append(cfg)
         sweep.keys.append(key)
+        sweep.varied.append(next((k for k in params if k in sweep.spec.vary), None))
+        dump = cfg.model_dump(mode="json")  # every axis's value, also where the case keeps the configuration's
+        sweep.cases[i] = {a: params[a] if a in params else _get(dump, a) for a in sweep.spec.axes()}
     return sweep
+
+
+def _get(data: dict, key: str):
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -252,10 +293,12 @@ def _case_path(out: Path, sweep: Sweep, i: int) -> Path:
 
 
 def finished(path: Path, key: str, cfg: app_config.Config) -> dict | None:
-    """The record in ``path`` if it is this case's (same key, same configuration), else None."""
+    """The record in ``path`` if it is this case's (same key, same configuration, every
+    result column: an older version's file is solved again), else None."""
     try:
         record = json.loads(path.read_text())
-        if record["key"] == key and record["config"] == cfg.model_dump(mode="json", exclude={"output"}):
+        if (record["key"] == key and record["config"] == cfg.model_dump(mode="json", exclude={"output"})
+                and all(c in record for c in RESULT_COLUMNS)):  # fmt: skip
             return record
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -273,13 +316,19 @@ def probe(times, h, t: float) -> float:
 
 def solve_case(cfg: app_config.Config, comm) -> dict:
     """One case on ``comm``: its decay times, h at the probe times, steps and wall time."""
-    from app.observables import decay_times
+    from app.observables import decay_times, fit_constant_d
     from app.pipeline import make_problem
 
     t0 = time.perf_counter()
     res = make_problem(cfg, comm).setup().solve()
     row = dict(decay_times(res.times, res.h))
     row.update({f"h_at_{t:g}s": probe(res.times, res.h, t) for t in PROBE_TIMES})
+    row["D_eff_formula"] = fit_constant_d(res.times, res.h, cfg.model.l0, cfg.initial.r0)
+    row["D_centre"] = float("nan")
+    if cfg.diffusion.source == "lattice":
+        from app import lattice
+
+        row["D_centre"] = float(lattice.isotropic(lattice.diffusion_tensor(np.zeros((1, 2)), cfg.model))[0])
     row.update(steps=int(res.stats["steps_accepted"]), wall_s=time.perf_counter() - t0, ranks=comm.size)
     return row
 
@@ -339,11 +388,32 @@ def report(sweep: Sweep, out: Path, versions: dict, wall: float, ranks: int, sol
     table = [[r["params"][a] for a in axes] + [r[c] for c in RESULT_COLUMNS] + [r["key"]] for r in rows]
     output.write_table(d / "sweep.csv", header, table)
     x = sweep.spec.x_key()
-    plotting.sweep(rows, x, [a for a in axes if a != x], d / f"{sweep.name}.png", sweep.spec.title,
-                   experiments=sweep.spec.experiments)  # fmt: skip
-    cases = [{"params": r["params"], **{c: r[c] for c in RESULT_COLUMNS}, "key": r["key"]} for r in rows]
+    cases = [{"params": r["params"], **{c: r[c] for c in RESULT_COLUMNS}, "key": r["key"], "varied": v}
+             for r, v in zip(rows, sweep.varied, strict=True)]  # fmt: skip
+    extra = {}
+    if sweep.spec.combine == "one_at_a_time":
+        extra["tornado"] = tornado_rows(sweep, cases)
+        plotting.tornado(extra["tornado"], d / f"{sweep.name}.png", sweep.spec.title)
+    else:
+        plotting.sweep(rows, x, [a for a in axes if a != x], d / f"{sweep.name}.png", sweep.spec.title,
+                       experiments=sweep.spec.experiments)  # fmt: skip
     output.write_json(d / "run.json", {"sweep": sweep.spec.model_dump(), "config": sweep.base, "cases": cases,
                                        "solved_now": solved, "wall_s": wall, "ranks": ranks,
                                        "ranks_per_case": sweep.ranks_per_case, "versions": versions})  # fmt: skip
     return {"images": [f"{sweep.name}/{sweep.name}.png"], "csv": [f"{sweep.name}/sweep.csv"], "cases": cases,
-            "axes": axes, "x": x, "solved_now": solved}  # fmt: skip
+            "axes": axes, "x": x, "solved_now": solved, **extra}  # fmt: skip
+
+
+def tornado_rows(sweep: Sweep, cases: list[dict]) -> list[dict]:
+    """For each metric: its baseline value and, for each varied key, the metric at each of
+    the key's values (one_at_a_time)."""
+    panels = []
+    for m in sweep.spec.metrics:
+        mine = [c for c in cases if all(c["params"][k] == v for k, v in m.where.items())]
+        base = next(c[m.column] for c in mine if c["varied"] is None)
+        bars = {}
+        for c in mine:
+            if c["varied"] is not None:
+                bars.setdefault(c["varied"], []).append((c["params"][c["varied"]], c[m.column]))
+        panels.append({"label": m.label, "column": m.column, "where": m.where, "baseline": base, "bars": bars})
+    return panels

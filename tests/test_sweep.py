@@ -71,6 +71,30 @@ def test_ranges_products_and_zips_give_the_cases_in_order():
     assert spec(states=[0.5, 0.0]).spec.axes() == ["model.electron_sz"]
 
 
+def test_one_at_a_time_moves_each_key_alone_from_the_baseline():
+    s = app_preset.resolve(spec(vary={"model.r_c": [3.0, 6.0], "model.l0": [20.0]}, combine="one_at_a_time",
+                                for_each={"model.B0": [0.02, 0.2]},
+                                metrics=[{"column": "t_half_s", "where": {"model.B0": 0.2}, "label": "t"}]))  # fmt: skip
+    assert s.varied == [None, None, "model.r_c", "model.r_c", "model.r_c", "model.r_c", "model.l0", "model.l0"]
+    assert [(c.model.r_c, c.model.l0, c.model.B0) for c in s.configs] == [
+        (4.0, 30.0, 0.02), (4.0, 30.0, 0.2), (3.0, 30.0, 0.02), (3.0, 30.0, 0.2),
+        (6.0, 30.0, 0.02), (6.0, 30.0, 0.2), (4.0, 20.0, 0.02), (4.0, 20.0, 0.2),
+    ]  # fmt: skip
+    assert s.cases[0] == {"model.r_c": 4.0, "model.l0": 30.0, "model.B0": 0.02}  # the baseline's own values
+    cases = [{"params": p, "varied": v, "t_half_s": 10.0 * (i + 1)} for i, (p, v) in enumerate(zip(s.cases, s.varied, strict=True))]
+    (panel,) = sweep.tornado_rows(s, cases)
+    assert panel["baseline"] == 20.0
+    assert panel["bars"] == {"model.r_c": [(3.0, 40.0), (6.0, 60.0)], "model.l0": [(20.0, 80.0)]}
+
+
+def test_the_sensitivity_preset_varies_what_model_md_leaves_open():
+    s = app_preset.resolve(app_preset.load_preset("sensitivity"))
+    assert set(s.spec.vary) == {"model.g_e", "model.r_c", "model.A0", "model.l0", "model.z0"}
+    assert len(s.configs) == 3 * (1 + 3 + 2 + 2 + 2 + 2)
+    assert [m.label for m in s.spec.metrics] == ["t_1/2 at 20 mT (s)", "t_1/2 at 0.2 T (s)", "D_eff at 2 T (nm^2/s)",
+                                                 "D at the centre, 0.2 T (nm^2/s)"]  # fmt: skip
+
+
 def test_the_key_is_the_resolved_configuration_less_output():
     s = app_preset.resolve(spec(vary={"model.B0": [0.1, 0.2]}))
     assert len(set(s.keys)) == 2
@@ -184,6 +208,11 @@ BAD = [
      "sweep tiny: sweep.vary.model.B0: expected a list of values or {log|lin = [a, b], n = N}, got 0.1"),
     ('vary = { "model.B0" = { log = [0.1, 1.0], n = "x" } }',
      "sweep tiny: sweep.vary.model.B0.n: expected an integer, got 'x'"),
+    ('vary = { "model.B0" = [0.1] }\ncombine = "one_at_a_time"',
+     "sweep tiny: sweep.metrics: expected the tornado chart's panels with one_at_a_time, got none"),
+    ('vary = { "model.B0" = [0.1] }\ncombine = "one_at_a_time"\n'
+     'metrics = [{ column = "t_half_s", where = { "model.r_c" = 3.0 }, label = "t" }]',
+     "sweep tiny: sweep.metrics: 't': expected where-keys among ['model.B0', 'diffusion.form'], got ['model.r_c']"),
     ('vary = { "model.B0" = [0.1] }\ncolour = "red"', "sweep tiny: sweep.colour: unknown key 'colour' in [sweep]"),
 ]  # fmt: skip
 
