@@ -9,7 +9,7 @@ PYTEST := python3 -m pytest
 ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || { command -v podman >/dev/null && echo podman || echo docker; })
 IMAGE ?= overhauser
 
-.PHONY: run test test-sandbox test-serial test-mpi test-next shell image bench bench-master bench-3d gallery
+.PHONY: run test test-sandbox test-serial test-mpi test-next shell image bench bench-master bench-3d bench-sweep gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
@@ -47,6 +47,9 @@ bench-master:
 bench-3d:
 	$(FENICSX) python3 benchmarks/model3d.py slab60
 	$(FENICSX) mpirun -n $(NP) python3 benchmarks/model3d.py $(ARGS)
+
+bench-sweep:
+	$(FENICSX) python3 benchmarks/sweep.py --full $(ARGS)
 
 gallery:
 	$(FENICSX) python3 scripts/update_gallery.py

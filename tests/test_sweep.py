@@ -81,7 +81,8 @@ def test_one_at_a_time_moves_each_key_alone_from_the_baseline():
         (6.0, 30.0, 0.02), (6.0, 30.0, 0.2), (4.0, 20.0, 0.02), (4.0, 20.0, 0.2),
     ]  # fmt: skip
     assert s.cases[0] == {"model.r_c": 4.0, "model.l0": 30.0, "model.B0": 0.02}  # the baseline's own values
-    cases = [{"params": p, "varied": v, "t_half_s": 10.0 * (i + 1)} for i, (p, v) in enumerate(zip(s.cases, s.varied, strict=True))]
+    pairs = enumerate(zip(s.cases, s.varied, strict=True))
+    cases = [{"params": p, "varied": v, "t_half_s": 10.0 * (i + 1)} for i, (p, v) in pairs]
     (panel,) = sweep.tornado_rows(s, cases)
     assert panel["baseline"] == 20.0
     assert panel["bars"] == {"model.r_c": [(3.0, 40.0), (6.0, 60.0)], "model.l0": [(20.0, 80.0)]}
