@@ -157,7 +157,10 @@ def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str, *, xl
             ax.axhspan(a.low_s, a.high_s, facecolor=grey, alpha=0.25, edgecolor="0.3",
                        hatch=("", "//", "\\\\", "..")[j % 4], label=text)  # fmt: skip
     if measured:
-        ax.plot([m["x"] for m in measured], [m["t_s"] for m in measured], "k*", ms=9, label="measured (user data)")
+        ax.plot([m["x"] for m in measured], [m["t_s"] for m in measured], "k*", ms=9, label="measured (--measured)")
+        for m in measured:
+            if m.get("label"):
+                ax.annotate(m["label"], (m["x"], m["t_s"]), xytext=(5, 3), textcoords="offset points", fontsize=7)
     if xlog:
         ax.set_xscale("log")
     ax.set_yscale("log")

@@ -60,6 +60,10 @@ def parser() -> argparse.ArgumentParser:
         "--ranks-per-case", type=int, default=1, metavar="K",
         help="sweeps: solve the cases concurrently on groups of K ranks (K divides the job's ranks; default 1)",
     )
+    p.add_argument(
+        "--measured", metavar="FILE.csv",
+        help="sweeps: draw these measurements on the plot (CSV: header, then parameter, time in s[, label])",
+    )
     p.add_argument("--force", action="store_true", help="sweeps: solve every case again, also those already finished")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default: results)")
     p.add_argument(
@@ -201,15 +205,20 @@ def _main(argv: list[str] | None, comm) -> int:
                 names = [n for n in names if n != "all"] + [n for n in app_preset.preset_names() if n not in names]
             presets = [app_preset.resolve(app_preset.load_preset(n), args.config, args.overrides, args.quick) for n in names]
             sweeps = [p for p in presets if p.spec.kind == "sweep"]
-            if (args.ranks_per_case != 1 or args.force) and not sweeps:
-                raise UsageError("--ranks-per-case and --force are for sweeps; none of the presets given is one")
+            if (args.ranks_per_case != 1 or args.force or args.measured) and not sweeps:
+                raise UsageError("--ranks-per-case, --force and --measured are for sweeps; none of the presets given is one")
+            measured = None
+            if args.measured:
+                from app.sweep import read_measured
+
+                measured = read_measured(args.measured)
             from app.scheduler import check_group_size
 
             problem = check_group_size(comm, args.ranks_per_case)
             if problem:
                 raise UsageError(problem)
             for s in sweeps:
-                s.ranks_per_case, s.force = args.ranks_per_case, args.force
+                s.ranks_per_case, s.force, s.measured = args.ranks_per_case, args.force, measured
         else:
             if args.preset or args.quick:
                 raise UsageError("--preset and --quick make figures; they do not combine with --single or --field-cuts")

@@ -203,6 +203,7 @@ class Sweep:
     varied: list[str | None] = field(default_factory=list)  # one_at_a_time: the key a case changes
     ranks_per_case: int = 1
     force: bool = False
+    measured: list[dict] | None = None  # the user's points (--measured), drawn on the plot
 
 
 def from_data(name: str, data: dict) -> Sweep:
@@ -229,6 +230,35 @@ def _set(data: dict, key: str, value) -> None:
         if not isinstance(node, dict):
             raise app_config.ConfigError(f"sweep.vary: {key}: {part!r} is a value, not a section")
     node[last] = value
+
+
+def read_measured(path: str) -> list[dict]:
+    """The user's measurements for a sweep's plot: a CSV with a header line and rows of
+    (parameter value, time in s[, label]); ConfigError (one line) if it is not that."""
+    import csv
+
+    where = f"--measured: expected a CSV of (parameter, time in s[, label]) rows after a header, got {path!r}"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise app_config.ConfigError(f"{where} (no such file)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise app_config.ConfigError(f"{where} ({getattr(exc, 'strerror', None) or exc})") from None
+    points = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            x, t = float(row[0]), float(row[1])
+        except (ValueError, IndexError):
+            raise app_config.ConfigError(f"{where} (line {n}: {','.join(row)!r})") from None
+        if not (math.isfinite(x) and math.isfinite(t) and t > 0):
+            raise app_config.ConfigError(f"{where} (line {n}: a time must be a positive number)")
+        points.append({"x": x, "t_s": t, "label": row[2].strip() if len(row) > 2 else ""})
+    if not points:
+        raise app_config.ConfigError(f"{where} (no rows)")
+    return points
 
 
 def label(params: dict) -> str:
@@ -396,10 +426,11 @@ def report(sweep: Sweep, out: Path, versions: dict, wall: float, ranks: int, sol
         plotting.tornado(extra["tornado"], d / f"{sweep.name}.png", sweep.spec.title)
     else:
         plotting.sweep(rows, x, [a for a in axes if a != x], d / f"{sweep.name}.png", sweep.spec.title,
-                       experiments=sweep.spec.experiments)  # fmt: skip
+                       experiments=sweep.spec.experiments, measured=sweep.measured)  # fmt: skip
     output.write_json(d / "run.json", {"sweep": sweep.spec.model_dump(), "config": sweep.base, "cases": cases,
                                        "solved_now": solved, "wall_s": wall, "ranks": ranks,
-                                       "ranks_per_case": sweep.ranks_per_case, "versions": versions})  # fmt: skip
+                                       "ranks_per_case": sweep.ranks_per_case, "measured": sweep.measured,
+                                       "versions": versions})  # fmt: skip
     return {"images": [f"{sweep.name}/{sweep.name}.png"], "csv": [f"{sweep.name}/sweep.csv"], "cases": cases,
             "axes": axes, "x": x, "solved_now": solved, **extra}  # fmt: skip
 

@@ -187,6 +187,29 @@ def test_a_rerun_solves_only_what_is_missing_corrupt_or_foreign(tmp_path, capsys
     assert run_sweep(tmp_path, "--force")["solved_now"] == 4
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "## tiny" in md and "| model.B0 | diffusion.form | t_1/2 (s)" in md
+    data = tmp_path / "mine.csv"
+    data.write_text("B0_T,t_s,who\n0.05,3.5,run 7\n0.5,40,\n")
+    info = run_sweep(tmp_path, "--measured", str(data))
+    assert info["solved_now"] == 0  # the plot is redrawn from the finished cases
+    assert info["measured"] == [{"x": 0.05, "t_s": 3.5, "label": "run 7"}, {"x": 0.5, "t_s": 40.0, "label": ""}]
+
+
+MEASURED = "--measured: expected a CSV of (parameter, time in s[, label]) rows after a header, got '{}'"
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize(("text", "why"), [("x,t\n0.1,abc\n", " (line 2: '0.1,abc')"), ("x,t\n", " (no rows)"),
+                                           ("x,t\n0.1,-2\n", " (line 2: a time must be a positive number)"),
+                                           (None, " (no such file)")])  # fmt: skip
+def test_bad_measurements_are_one_line(tmp_path, capsys, text, why):
+    tiny_file(tmp_path)
+    data = tmp_path / "mine.csv"
+    if text is not None:
+        data.write_text(text)
+    args = ["--preset", str(tmp_path / "tiny.toml"), "--measured", str(data), "--out", str(tmp_path / "out")]
+    assert app_run.main(args) == 2
+    assert capsys.readouterr().err == "error: " + MEASURED.format(data) + why + "\n"
+    assert not (tmp_path / "out").exists()
 
 
 # --- bad specs ----------------------------------------------------------------------------------
@@ -235,5 +258,7 @@ def test_ranks_per_case_must_divide_the_job_and_needs_a_sweep(tmp_path, capsys):
     assert app_run.main(["--preset", str(tmp_path / "tiny.toml"), "--ranks-per-case", "2", "--out", out]) == 2
     assert capsys.readouterr().err == "error: --ranks-per-case: expected a divisor of the 1 rank(s) of the job, got 2\n"
     assert app_run.main(["--preset", "fig3", "--force", "--out", out]) == 2
-    assert capsys.readouterr().err == "error: --ranks-per-case and --force are for sweeps; none of the presets given is one\n"
+    assert capsys.readouterr().err == (
+        "error: --ranks-per-case, --force and --measured are for sweeps; none of the presets given is one\n"
+    )
     assert not (tmp_path / "out").exists()
