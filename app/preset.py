@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 from app import config as app_config
 
 PRESET_DIR = Path(__file__).parent / "presets"
-ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "forms"]
+ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "forms", "tau_vs_B0", "tau_vs_r0", "sensitivity"]
 
 #: axis labels of the lifetimes plot for the keys it is used with
 LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "initial.r0": "initial width r$_0$ (nm)",
@@ -83,7 +83,13 @@ class Preset:
 
 
 def preset_names() -> list[str]:
+    """The default job's presets (``all``), in order."""
     return [n for n in ORDER if (PRESET_DIR / f"{n}.toml").exists()]
+
+
+def every_preset() -> list[str]:
+    """Every preset shipped: the default job's, then the others by name."""
+    return preset_names() + sorted(p.stem for p in PRESET_DIR.glob("*.toml") if p.stem not in ORDER)
 
 
 def load_preset(name: str) -> Preset:  # or a Sweep (app.sweep), for a file with [sweep]
@@ -93,7 +99,7 @@ def load_preset(name: str) -> Preset:  # or a Sweep (app.sweep), for a file with
         path = PRESET_DIR / f"{name}.toml"
         if not path.exists():
             raise app_config.ConfigError(
-                f"--preset: expected one of {', '.join(preset_names())}, all, or a .toml file, got {name!r}"
+                f"--preset: expected one of {', '.join(every_preset())}, all, or a .toml file, got {name!r}"
             )
     data = app_config.read_toml(path, "--preset")
     if "sweep" in data:  # a parameter study, not a figure

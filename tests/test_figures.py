@@ -33,8 +33,10 @@ def results(tmp_path_factory):
 
 def test_every_preset_writes_csv_png_and_run_json(results):
     out, figs = results
-    assert list(figs) == ["fig1", "fig2", "fig3", "fig4", "fig5", "forms"]
+    assert list(figs) == ["fig1", "fig2", "fig3", "fig4", "fig5", "forms", "tau_vs_B0", "tau_vs_r0", "sensitivity"]
     for name, f in figs.items():
+        if f["kind"] == "sweep":
+            continue  # test_the_default_sweeps_write_a_row_per_case
         run = json.loads((out / name / "run.json").read_text())
         assert run["ranks"] == COMM.size and run["figure"]["kind"] == f["kind"]
         for csv in f["csv"]:
@@ -52,6 +54,22 @@ def test_every_preset_writes_csv_png_and_run_json(results):
             for c in run["curves"]:  # resolved configuration of each curve
                 assert c["config"]["diffusion"]["source"] == "lattice"
     assert (out / "summary.md").read_text().count("![") >= 8
+
+
+def test_the_default_sweeps_write_a_row_per_case(results):
+    out, figs = results
+    for name, n in (("tau_vs_B0", 48), ("tau_vs_r0", 22), ("sensitivity", 36)):
+        f = figs[name]
+        assert f["kind"] == "sweep" and len(f["cases"]) == n and f["solved_now"] == n
+        rows = (out / name / "sweep.csv").read_text().splitlines()
+        assert len(rows) == n + 1 and len(list((out / name / "cases").glob("*.json"))) == n
+        assert (out / name / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    b0 = figs["tau_vs_B0"]["cases"]
+    singlet = [c["t_half_s"] for c in b0 if c["params"]["model.electron_sz"] == 0.0 and c["params"]["diffusion.form"] == "tensor"]
+    assert max(singlet) == pytest.approx(min(singlet), rel=1e-9)  # no electron: B0 does not enter D
+    tensor = sorted((c["params"]["model.B0"], c["t_half_s"]) for c in b0
+                    if c["params"]["model.electron_sz"] == 0.5 and c["params"]["diffusion.form"] == "tensor")  # fmt: skip
+    assert all(b[1] > a[1] for a, b in zip(tensor, tensor[1:], strict=False))  # (1,1): slower decay at higher field
 
 
 def test_field_figures_have_3d_surface_and_cuts(results):
@@ -158,7 +176,9 @@ def test_form_switch_applies_to_decay_figures_but_not_to_the_forms_comparison():
 def test_bad_preset_input(tmp_path, capsys):
     assert app_run.main(["--preset", "fig9", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == (
-        "error: --preset: expected one of fig1, fig2, fig3, fig4, fig5, forms, all, or a .toml file, got 'fig9'\n"
+        "error: --preset: expected one of "
+        "fig1, fig2, fig3, fig4, fig5, forms, tau_vs_B0, tau_vs_r0, sensitivity, beyond_2d, prediction_3d, "
+        "spreading_3d, validation_2d, validation_3d, all, or a .toml file, got 'fig9'\n"
     )
     bad = tmp_path / "mine.toml"
     bad.write_text('[figure]\nkind = "decay"\ntitle = "t"\n[[curve]]\nlabel = "a"\nmodel = { B0 = -1 }\n')
