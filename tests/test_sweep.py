@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import jobs
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -210,6 +211,46 @@ def test_bad_measurements_are_one_line(tmp_path, capsys, text, why):
     assert app_run.main(args) == 2
     assert capsys.readouterr().err == "error: " + MEASURED.format(data) + why + "\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.serial
+def test_a_killed_sweep_loses_only_the_cases_in_flight(tmp_path):
+    """mpirun -n 2 killed (SIGKILL to the whole job) once two cases are written; the same
+    command again solves exactly the cases without a file, and the results are whole."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = TINY.replace('[0.02, 0.2]', '[0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]').replace("h_min = 5.0", "h_min = 1.5")
+    text = text.replace("t_end = 100.0, outputs_per_decade = 3", "t_end = 1e4, outputs_per_decade = 8")
+    tiny_file(tmp_path, text)
+    cmd = ["mpirun", "-n", "2", sys.executable, "-m", "app.run", "--preset", str(tmp_path / "tiny.toml"),
+           "--out", str(tmp_path / "out")]  # fmt: skip
+    cases = tmp_path / "out" / "tiny" / "cases"
+    proc = jobs.start(cmd, cwd=Path(__file__).parent.parent)
+    deadline = time.monotonic() + 240
+    while len(list(cases.glob("*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+
+    def alive() -> bool:  # the ranks notice that their launcher is gone, and end
+        return subprocess.run(["pgrep", "-f", str(tmp_path / "tiny.toml")], capture_output=True).returncode == 0
+
+    deadline = time.monotonic() + 60
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(), "ranks outlived their killed job by 60 s"
+    kept = len(list(cases.glob("*.json")))
+    assert 2 <= kept < 16, kept  # killed in the middle
+    again = jobs.run(cmd, timeout=300, cwd=Path(__file__).parent.parent)
+    assert again.returncode == 0, again.stderr
+    assert f"16 cases, {kept} already finished, {16 - kept} to solve" in again.stdout
+    info = json.loads((tmp_path / "out" / "tiny" / "run.json").read_text())
+    assert info["solved_now"] == 16 - kept and len(info["cases"]) == 16
+    assert all(c["h_at_1000s"] < 1 for c in info["cases"])
 
 
 # --- bad specs ----------------------------------------------------------------------------------
