@@ -30,6 +30,7 @@ import hashlib
 import itertools
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,11 +389,26 @@ def run(sweep: Sweep, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> di
             output.write_json(_case_path(out, sweep, i), record)
         return row
 
-    def done(j: int, row: dict, n_done: int) -> None:  # the group's first rank: its own line
-        print(f"{sweep.name}: case {todo[j] + 1}/{n} [{label(sweep.cases[todo[j]])}]: t_1/2 = {row['t_half_s']:.4g} s, "
-              f"{row['wall_s']:.1f} s wall, {len(todo) - n_done} left", flush=True)  # fmt: skip
+    bar = None
+    if comm.rank == 0 and todo:  # the overall bar (stderr, on a terminal): moves when rank 0's group ends a case
+        from tqdm import tqdm
 
-    scheduler.run_tasks(comm, sweep.ranks_per_case, len(todo), work, done)
+        bar = tqdm(total=len(todo), unit="case", desc=sweep.name, leave=False, dynamic_ncols=True, disable=None)
+
+    def done(j: int, row: dict, n_done: int) -> None:  # the group's first rank: its own line
+        line = (f"{sweep.name}: case {todo[j] + 1}/{n} [{label(sweep.cases[todo[j]])}]: t_1/2 = {row['t_half_s']:.4g} s, "
+                f"{row['wall_s']:.1f} s wall, {len(todo) - n_done} left")  # fmt: skip
+        if bar is not None:
+            bar.update(n_done - bar.n)
+            bar.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+
+    try:
+        scheduler.run_tasks(comm, sweep.ranks_per_case, len(todo), work, done)
+    finally:
+        if bar is not None:
+            bar.close()
     info: dict = {}
     if comm.rank == 0:
         info = report(sweep, out, versions, time.perf_counter() - t0, comm.size, solved=len(todo))
