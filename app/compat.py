@@ -3,6 +3,8 @@
 Known: 0.9 (Debian trixie) and 0.11 (Debian sid). In 0.10 ``dolfinx.io.gmshio`` became
 ``dolfinx.io.gmsh`` and ``model_to_mesh`` returns a MeshData object; ``assemble_matrix``'s
 ``diagonal=`` became ``diag=``; ``element.interpolation_points`` became a property.
+PyVista 0.44 (trixie) and 0.49 (sid): ``UnstructuredGrid.offset`` became ``cell_offsets``,
+and ``extract_surface`` wants its ``algorithm`` named.
 """
 
 from __future__ import annotations
@@ -67,3 +69,17 @@ def interpolation_points(element):
     """The reference interpolation points of a DOLFINx finite element (a method up to 0.9)."""
     points = element.interpolation_points
     return points() if callable(points) else points
+
+
+def cell_offsets(grid):
+    """Where each cell's points start in ``grid.cell_connectivity`` (and the end), PyVista
+    0.44 and 0.49."""
+    return grid.cell_offsets if hasattr(grid, "cell_offsets") else grid.offset
+
+
+def extract_surface(dataset):
+    """The outer surface of a PyVista dataset, with today's algorithm named where PyVista
+    asks for it (0.49 warns otherwise)."""
+    if "algorithm" in inspect.signature(dataset.extract_surface).parameters:
+        return dataset.extract_surface(algorithm="dataset_surface")
+    return dataset.extract_surface()

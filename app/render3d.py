@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app import render
+from app import compat, render
 
 #: the x-z pictures show |x| <= this (nm), or the whole radius if smaller: the dot (l0 = 30 nm)
 VIEW_HALF_WIDTH = 60.0
@@ -63,10 +63,10 @@ def xz_plane(grid, arrays: dict[str, np.ndarray]):
 
 def midplane(grid, arrays: dict[str, np.ndarray]):
     """The face z = 0 of the half cylinder ``grid`` (its vertices exactly), with ``arrays``."""
-    surface = _with(grid, arrays).extract_surface()
+    surface = compat.extract_surface(_with(grid, arrays))
     top = float(grid.bounds[5])
     bottom = np.flatnonzero(np.abs(surface.cell_centers().points[:, 2]) <= 1e-9 * max(top, 1.0))
-    return surface.extract_cells(bottom).extract_surface()
+    return compat.extract_surface(surface.extract_cells(bottom))
 
 
 class Slicer:
@@ -77,7 +77,7 @@ class Slicer:
     def __init__(self, grid):
         g = _with(grid, {"grid_id": np.arange(grid.n_points)})
         y = grid.points[grid.cell_connectivity, 1]
-        starts = grid.offset[:-1]
+        starts = compat.cell_offsets(grid)[:-1]
         crossing = (np.minimum.reduceat(y, starts) <= 0.0) & (np.maximum.reduceat(y, starts) >= 0.0)
         self.band = g.extract_cells(np.flatnonzero(crossing))
         self.base = midplane(g, {})
