@@ -215,8 +215,11 @@ def test_bad_measurements_are_one_line(tmp_path, capsys, text, why):
 
 @pytest.mark.serial
 def test_a_killed_sweep_loses_only_the_cases_in_flight(tmp_path):
-    """mpirun -n 2 killed (SIGKILL to the whole job) once two cases are written; the same
-    command again solves exactly the cases without a file, and the results are whole."""
+    """mpirun -n 2 killed once two cases are written, as a batch system ends a job at its
+    wall-time limit: SIGKILL to every process of the job's session (Open MPI puts the ranks
+    in process groups of their own, and without a launcher they do not always end by
+    themselves: seen in the image). The same command again solves exactly the cases without
+    a file, and the results are whole."""
     import os
     import signal
     import subprocess
@@ -233,16 +236,17 @@ def test_a_killed_sweep_loses_only_the_cases_in_flight(tmp_path):
     deadline = time.monotonic() + 240
     while len(list(cases.glob("*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    subprocess.run(["pkill", "-KILL", "-s", str(proc.pid)], check=False)  # the session: launcher and ranks
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
 
-    def alive() -> bool:  # the ranks notice that their launcher is gone, and end
+    def alive() -> bool:
         return subprocess.run(["pgrep", "-f", str(tmp_path / "tiny.toml")], capture_output=True).returncode == 0
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 30
     while alive() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(), "ranks outlived their killed job by 60 s"
+    assert not alive(), "a rank outlived the kill of its job's session by 30 s"
     kept = len(list(cases.glob("*.json")))
     assert 2 <= kept < 16, kept  # killed in the middle
     again = jobs.run(cmd, timeout=300, cwd=Path(__file__).parent.parent)
