@@ -510,6 +510,13 @@ def read_toml(path: str | Path, what: str = "--config") -> dict:
         raise ConfigError(f"{what}: expected a valid TOML file, got {str(path)!r} ({exc})") from None
 
 
+def value_at(data: dict, key: str):
+    """The value of ``section.name`` (or deeper) in nested sections; None if absent."""
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
 def merge(base: dict, over: dict) -> dict:
     """Recursive dictionary merge: values of ``over`` win."""
     out = dict(base)

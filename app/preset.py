@@ -158,14 +158,7 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
 
     if isinstance(preset, sweep.Sweep):
         return sweep.resolve(preset, files, overrides, quick)
-    data: dict = {}
-    for f in files:
-        data = app_config.merge(data, app_config.read_toml(f))
-    data = app_config.merge(data, preset.base)
-    if quick:
-        data = app_config.merge(data, QUICK)
-    for o in overrides:
-        app_config.apply_override(data, o)
+    data = layered(preset.base, files, overrides, quick)
     preset.configs = []
     for label, curve in preset.curves:
         merged = app_config.merge(data, curve)
@@ -191,11 +184,23 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
     return preset
 
 
+def layered(base: dict, files=(), overrides=(), quick: bool = False) -> dict:
+    """What every curve (or case) of a preset starts from, last wins: ``--config`` files,
+    the preset's ``[config]`` (``base``), ``--quick``, ``--set``."""
+    data: dict = {}
+    for f in files:
+        data = app_config.merge(data, app_config.read_toml(f))
+    data = app_config.merge(data, base)
+    if quick:
+        data = app_config.merge(data, QUICK)
+    for o in overrides:
+        app_config.apply_override(data, o)
+    return data
+
+
 def lifetime_x(cfg: app_config.Config, key: str, where: str) -> float:
     """The value of the configuration key ``key`` (``section.name``), a positive number."""
-    node = cfg.model_dump(mode="json")
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
+    node = app_config.value_at(cfg.model_dump(mode="json"), key)
     if isinstance(node, bool) or not isinstance(node, (int, float)) or not node > 0:
         raise app_config.ConfigError(f"{where}: figure.lifetimes: expected a key with a positive number, got {key!r}")
     return float(node)

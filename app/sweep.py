@@ -274,16 +274,9 @@ def case_key(cfg: app_config.Config) -> str:
 
 def resolve(sweep: Sweep, files=(), overrides=(), quick: bool = False) -> Sweep:
     """Validate every case's configuration (ConfigError names the sweep and the case)."""
-    from app.preset import QUICK
+    from app.preset import layered
 
-    data: dict = {}
-    for f in files:
-        data = app_config.merge(data, app_config.read_toml(f))
-    data = app_config.merge(data, sweep.base)
-    if quick:
-        data = app_config.merge(data, QUICK)
-    for o in overrides:
-        app_config.apply_override(data, o)
+    data = layered(sweep.base, files, overrides, quick)
     app_config.validate(data)  # every --set is checked, even one that every case replaces
     sweep.configs, sweep.keys, sweep.varied = [], [], []
     seen: dict[str, str] = {}
@@ -306,14 +299,9 @@ def resolve(sweep: Sweep, files=(), overrides=(), quick: bool = False) -> Sweep:
         sweep.keys.append(key)
         sweep.varied.append(next((k for k in params if k in sweep.spec.vary), None))
         dump = cfg.model_dump(mode="json")  # every axis's value, also where the case keeps the configuration's
-        sweep.cases[i] = {a: params[a] if a in params else _get(dump, a) for a in sweep.spec.axes()}
+        sweep.cases[i] = {a: params[a] if a in params else app_config.value_at(dump, a) for a in sweep.spec.axes()}
     return sweep
 
-
-def _get(data: dict, key: str):
-    for part in key.split("."):
-        data = data.get(part) if isinstance(data, dict) else None
-    return data
 
 
 # --- running ----------------------------------------------------------------------------------
