@@ -1,7 +1,6 @@
 """Every DOLFINx version difference in one place, detected by feature, not version string.
 
-Known: 0.9 (Debian trixie) and 0.11 (Debian sid). In 0.10 ``dolfinx.io.gmshio`` became
-``dolfinx.io.gmsh`` and ``model_to_mesh`` returns a MeshData object; ``assemble_matrix``'s
+Known: 0.9 (Debian trixie) and 0.11 (Debian sid). In 0.10 ``assemble_matrix``'s
 ``diagonal=`` became ``diag=``; ``element.interpolation_points`` became a property.
 PyVista 0.44 (trixie) and 0.49 (sid): ``UnstructuredGrid.offset`` became ``cell_offsets``,
 and ``extract_surface`` wants its ``algorithm`` named.
@@ -11,33 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-
-try:  # 0.10 and later
-    from dolfinx.io import gmsh as gmshio
-except ImportError:  # 0.9
-    from dolfinx.io import gmshio
-
-
-def read_msh(path, comm, gdim: int = 2):
-    """``(mesh, cell_tags, facet_tags)`` from a .msh file, read quietly on rank 0.
-
-    ``model_to_mesh`` is collective and is called on every rank; DOLFINx 0.9 returns a
-    tuple, later versions a MeshData object.
-    """
-    import gmsh
-
-    if comm.rank == 0:
-        gmsh.initialize(interruptible=False)
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.merge(str(path))
-    try:
-        data = gmshio.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=gdim)
-    finally:
-        if comm.rank == 0:
-            gmsh.finalize()
-    if hasattr(data, "mesh"):
-        return data.mesh, data.cell_tags, data.facet_tags
-    return data[0], data[1], data[2]
 
 
 def vtx_writer(comm, path, functions):

@@ -4,8 +4,9 @@ Rank 0 builds the Gmsh model and writes it to ``<directory>/<name>.msh``, where 
 encodes every parameter, atomically, with a last section (which Gmsh ignores) holding
 the parameters and the SHA-256 of the rest. An existing file is reused only if both
 match; a truncated, garbage or different mesh under the name is reported in one line and
-rebuilt, never trusted. All ranks then read it with
-``dolfinx.io.gmshio`` (collective), so the mesh is the same whatever the number of ranks.
+rebuilt, never trusted. Rank 0 turns it once into ``<name>.arrays``, which every rank then
+reads its own part of (:mod:`app.mesh_arrays`): the mesh is the same whatever the number of
+ranks, and no rank reads or sends the whole of it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from app import compat
+from app import mesh_arrays
 
 #: physical group tags written to the .msh
 DISK_TAG = 1
@@ -97,7 +98,7 @@ def base_disk(spec) -> int:
     return disk
 
 
-def _spec_record(spec) -> dict:
+def spec_record(spec) -> dict:
     """The spec as its JSON round trip (tuples become lists), as the cache stores it."""
     return json.loads(json.dumps(asdict(spec), sort_keys=True))
 
@@ -114,7 +115,7 @@ def _write_msh(spec, path: Path) -> None:
         try:
             gmsh.write(str(tmp))
             body = tmp.read_bytes()
-            meta = {"format": MESH_FORMAT, "spec": _spec_record(spec), "sha256": hashlib.sha256(body).hexdigest()}
+            meta = {"format": MESH_FORMAT, "spec": spec_record(spec), "sha256": hashlib.sha256(body).hexdigest()}
             with tmp.open("ab") as f:  # Gmsh ignores sections it does not know
                 f.write(f"{META_BEGIN}\n{json.dumps(meta, sort_keys=True)}\n{META_END}\n".encode())
             os.replace(tmp, path)
@@ -134,7 +135,7 @@ def check_msh(path: Path, spec) -> str:
         meta = json.loads(data[at + len(META_BEGIN) : data.rindex(META_END.encode())])
         if hashlib.sha256(data[:at]).hexdigest() != meta["sha256"]:
             return "corrupt"
-        if meta.get("format") != MESH_FORMAT or meta.get("spec") != _spec_record(spec):
+        if meta.get("format") != MESH_FORMAT or meta.get("spec") != spec_record(spec):
             return "stale"
     except (OSError, ValueError, KeyError, TypeError):
         return "corrupt"
@@ -144,25 +145,33 @@ def check_msh(path: Path, spec) -> str:
 def cached_mesh(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD):
     """Distributed DOLFINx mesh of ``spec`` (a DiskSpec or a CylinderSpec): ``(mesh, cell_tags, facet_tags)``.
 
-    The rim facets carry tag :data:`RIM_TAG`. The .msh file is made on rank 0 if missing.
+    The rim facets carry tag :data:`RIM_TAG`. Rank 0 makes what is missing: the .msh (Gmsh)
+    and from it the arrays every rank then reads its part of (:mod:`app.mesh_arrays`).
     """
     directory = Path(directory)
-    path = directory / f"{spec.name}.msh"
+    msh = directory / f"{spec.name}.msh"
+    arrays = mesh_arrays.path_for(directory, spec.name)
     error = None
     if comm.rank == 0:
-        status = check_msh(path, spec)
+        record = spec_record(spec)
+        status = mesh_arrays.check(arrays, record)
         if status in ("stale", "corrupt"):
-            print(f"mesh cache {path} is {status}: rebuilt", flush=True)
+            print(f"mesh cache {arrays} is {status}: rebuilt", flush=True)
         if status != "hit":
             try:
-                directory.mkdir(parents=True, exist_ok=True)
-                _write_msh(spec, path)
+                status = check_msh(msh, spec)
+                if status in ("stale", "corrupt"):
+                    print(f"mesh cache {msh} is {status}: rebuilt", flush=True)
+                if status != "hit":
+                    directory.mkdir(parents=True, exist_ok=True)
+                    _write_msh(spec, msh)
+                mesh_arrays.write(arrays, mesh_arrays.from_gmsh(msh, spec.gdim), record)
             except Exception as exc:  # reported on every rank below, never a hang
-                error = f"mesh: could not write {path}: {exc}"
+                error = f"mesh: could not write {msh}: {exc}"
     error = comm.bcast(error, root=0)
     if error:
         raise RuntimeError(error)
-    return compat.read_msh(path, comm, gdim=spec.gdim)
+    return mesh_arrays.read(arrays, comm, spec.gdim)
 
 
 def disk_mesh(spec: DiskSpec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD):

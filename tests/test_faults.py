@@ -13,8 +13,9 @@ from pathlib import Path
 import jobs
 import pytest
 
+from app import mesh_arrays
 from app.config import build
-from app.mesh import DiskSpec, check_msh
+from app.mesh import DiskSpec, check_msh, spec_record
 
 pytestmark = [pytest.mark.serial, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,32 +57,39 @@ def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path):
     assert not (tmp_path / "out" / "run").exists()
 
 
-def mesh_file(tmp_path: Path, **mesh) -> Path:
+def mesh_file(tmp_path: Path, suffix: str = ".msh", **mesh) -> Path:
     cfg = build(mesh={"h_min": 10.0, "h_max": 40.0, **mesh})
-    return tmp_path / "meshes" / f"{DiskSpec.from_config(cfg).name}.msh"
+    return tmp_path / "meshes" / f"{DiskSpec.from_config(cfg).name}{suffix}"
 
 
+@pytest.mark.parametrize("suffix", [".msh", ".arrays"])
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "another mesh"])
-def test_a_bad_mesh_file_in_the_cache_is_reported_and_rebuilt(tmp_path, damage):
+def test_a_bad_mesh_file_in_the_cache_is_reported_and_rebuilt(tmp_path, damage, suffix):
+    """The Gmsh file (read only when the arrays are missing) and the arrays every rank reads."""
     good = mpirun(tmp_path)
     assert good.returncode == 0, good.stderr
-    path = mesh_file(tmp_path)
+    path = mesh_file(tmp_path, suffix)
     reference = path.read_bytes()
     if damage == "garbage":
         path.write_text("$MeshFormat\ngarbage\n")
-    elif damage == "truncated":  # what Gmsh leaves on a full disk
+    elif damage == "truncated":  # what a full disk leaves
         path.write_bytes(reference[: len(reference) // 2])
     else:  # a valid mesh of other sizes under this name
         other = mpirun(tmp_path, "--set", "mesh.h_min=20", "--set", "output.name=other")
         assert other.returncode == 0, other.stderr
-        path.write_bytes(mesh_file(tmp_path, h_min=20.0).read_bytes())
+        path.write_bytes(mesh_file(tmp_path, suffix, h_min=20.0).read_bytes())
+    if suffix == ".msh":  # the arrays made from it would be read instead
+        mesh_file(tmp_path, ".arrays").unlink()
     proc = mpirun(tmp_path)
     assert proc.returncode == 0, proc.stderr
     status = "stale" if damage == "another mesh" else "corrupt"
     assert f"mesh cache {path} is {status}: rebuilt" in proc.stdout.splitlines()
     spec = DiskSpec.from_config(build(mesh={"h_min": 10.0, "h_max": 40.0}))
-    assert check_msh(path, spec) == "hit"  # rewritten whole, with its checksum
+    assert check_msh(mesh_file(tmp_path), spec) == "hit"  # rewritten whole, with its checksum
+    assert mesh_arrays.check(mesh_file(tmp_path, ".arrays"), spec_record(spec)) == "hit"
+    assert mesh_file(tmp_path, ".arrays").read_bytes() == reference or suffix == ".msh"
     assert proc.stdout.count("dofs") == good.stdout.count("dofs") and " 574 dofs" in proc.stdout
+    assert not list((tmp_path / "meshes").glob(".*"))  # no temporary file left
 
 
 def test_a_truncated_solve_is_an_error_and_replaces_nothing(tmp_path):
