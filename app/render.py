@@ -103,6 +103,9 @@ class RankZeroGrid:
             points = np.zeros((self.n_global, 3))
             for _, _, gidx, pts in parts:
                 points[gidx] = pts
+            # dof coordinates are pushed forward from the reference cell, with round-off
+            # (1e-17 nm): a point on a plane of symmetry (the mid-plane z = 0) is put on it
+            points[np.abs(points) <= 1e-12 * np.abs(points).max()] = 0.0
             all_cells = np.concatenate([p[0] for p in parts]).ravel()
             all_types = np.concatenate([p[1] for p in parts])
             self.grid = pv.UnstructuredGrid(all_cells, all_types, points)
