@@ -59,6 +59,21 @@ def tensor_of(D, dim: int = 2):
     return D if ufl.shape(D) != () else D * ufl.Identity(dim)
 
 
+#: a sparse direct factorisation instead of the AMG, on one rank, up to this many unknowns
+#: (docs/performance.md: on the default mesh it halves the time loop; at 1.8e5 unknowns the AMG wins)
+DIRECT_MAX_DOFS = 60_000
+
+
+def direct_options(solver, symmetric: bool, ranks: int, dofs: int) -> dict:
+    """The preconditioner of a small problem on one rank: a Cholesky (LU for the paper form)
+    factorisation, which the stepper reuses across shifts like the AMG hierarchy; ``{}``
+    (the AMG) on more ranks, above :data:`DIRECT_MAX_DOFS`, or when ``solver.petsc_options``
+    sets anything of the preconditioner (a ``pc_*`` key)."""
+    if ranks > 1 or dofs > DIRECT_MAX_DOFS or any(k.startswith("pc_") for k in solver.petsc_options):
+        return {}
+    return {"pc_type": "cholesky" if symmetric else "lu", "pc_factor_mat_ordering_type": "nd"}
+
+
 class DiffusionProblem:
     """Polarisation diffusion on the disk or the cylinder.
 
@@ -217,6 +232,7 @@ class DiffusionProblem:
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u.x.petsc_vec, self.w, self.config.solver,
             symmetric=self.symmetric, source=source, total=self.total, layer=self.layer,
+            defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize()),
         )  # fmt: skip
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options

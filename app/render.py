@@ -31,11 +31,37 @@ def _die_with_parent() -> None:
         pass
 
 
+def _display_answers() -> bool:
+    """Does the X server of DISPLAY accept a connection? (VTK aborts the process if not.)"""
+    try:
+        x11 = ctypes.CDLL("libX11.so.6")
+    except OSError:
+        return True  # no Xlib to ask: leave it to VTK
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    display = x11.XOpenDisplay(None)
+    if not display:
+        return False
+    x11.XCloseDisplay(display)
+    return True
+
+
 def ensure_display() -> str | None:
-    """A usable DISPLAY (starting Xvfb if needed), or None with the reason on stderr."""
+    """A usable DISPLAY (starting Xvfb if there is none, or if it does not answer), or None.
+
+    Called before every window: an X server that went away (the private Xvfb killed from
+    outside, a stale DISPLAY) is replaced, with a line on stderr, instead of VTK aborting.
+    """
     global _xvfb
+    if _xvfb is not None and _xvfb.poll() is not None:
+        print(f"render: the private Xvfb ended (exit code {_xvfb.returncode}); starting another", file=sys.stderr)
+        os.environ.pop("DISPLAY", None)
+        _xvfb = None
     if os.environ.get("DISPLAY"):
-        return os.environ["DISPLAY"]
+        if _display_answers():
+            return os.environ["DISPLAY"]
+        print(f"render: the X server of DISPLAY={os.environ['DISPLAY']} does not answer; starting Xvfb", file=sys.stderr)
+        os.environ.pop("DISPLAY")
     exe = shutil.which("Xvfb")
     if exe is None:
         return None
@@ -123,6 +149,9 @@ class RankZeroGrid:
 
 def _plotter(window_size):
     import pyvista as pv
+
+    if ensure_display() is None:
+        raise RuntimeError("render: no X server answers and Xvfb could not start")
 
     pl = pv.Plotter(off_screen=True, window_size=window_size)
     pl.set_background("white")

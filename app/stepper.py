@@ -313,6 +313,7 @@ class TimeStepper:
             "ranks": int(self.comm.size),
             "u0_max": float(u0_max),
             "min_u_over_outputs": float(state["min_u"]),
+            "petsc_options": {k: str(v) for k, v in self.petsc_options.items()},
         }
         if self.total is not None:
             stats["integral_start"] = float(integral0)

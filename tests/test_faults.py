@@ -230,3 +230,33 @@ def test_a_negative_or_unresolved_state_is_reported(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("warning: ")]
     assert len(lines) == 2 and "u fell to -" in lines[0] and "initial.r0 = 5 nm is below" in lines[1]
+
+
+@pytest.mark.serial
+def test_a_dead_x_server_is_replaced_before_the_next_render(tmp_path):
+    """VTK aborts the process when its X server is gone; the private Xvfb killed from outside
+    (and a DISPLAY nobody answers) is replaced with one line instead, and the render lands."""
+    script = tmp_path / "render_twice.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "import numpy as np\n"
+        "from app import render\n"
+        "if not render.available():\n"
+        "    sys.exit(77)\n"
+        "x = np.linspace(-1.0, 1.0, 8)\n"
+        "D = 1.0 + np.add.outer(x**2, x**2)\n"
+        f"render.surface(x, x, D, {str(tmp_path / 'a.png')!r}, 'first')\n"
+        "render._xvfb.kill(); render._xvfb.wait()\n"
+        f"render.surface(x, x, D, {str(tmp_path / 'b.png')!r}, 'second')\n"
+        "os.environ['DISPLAY'] = ':987'\n"
+        f"render.surface(x, x, D, {str(tmp_path / 'c.png')!r}, 'third')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    proc = jobs.run(["python3", str(script)], timeout=TIMEOUT, env={**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    if proc.returncode == 77:
+        pytest.skip("no Xvfb here")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert "render: the private Xvfb ended (exit code -9); starting another" in lines
+    assert "render: the X server of DISPLAY=:987 does not answer; starting Xvfb" in lines
+    assert all((tmp_path / f"{n}.png").stat().st_size > 1000 for n in "abc")

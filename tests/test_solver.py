@@ -179,3 +179,25 @@ def test_user_petsc_options_are_laid_over_the_defaults(mesh_dir):
     assert p.petsc_options["ts_bdf_order"] == 3 and p.petsc_options["pc_type"] == "jacobi"
     assert p.petsc_options["ts_adapt_type"] == "basic"
     p.solve()
+
+
+@pytest.mark.parametrize("form", ["tensor", "paper"])
+def test_one_rank_factorises_a_small_problem_and_agrees_with_the_amg(mesh_dir, form):
+    """On one rank a small problem's default preconditioner is a Cholesky (LU for the paper
+    form) factorisation, reused across shifts; it gives the AMG's h(t) (both at ksp_rtol
+    1e-10, TS rtol 1e-4). A ``pc_*`` option, or more ranks, keeps the AMG."""
+    cfg = quiet(mesh_dir, diffusion={"form": form}, mesh={"h_min": 4.0}, solver={"t_end": 1e3})
+    direct = DiffusionProblem(cfg, MPI.COMM_SELF).setup()
+    assert direct.ts.getSNES().getKSP().getPC().getType() == ("cholesky" if form == "tensor" else "lu")
+    res = direct.solve()
+    assert res.stats["petsc_options"]["pc_type"] == direct.ts.getSNES().getKSP().getPC().getType()
+    assert res.stats["preconditioner_builds"] < res.stats["steps_accepted"] / 3  # reused across shifts
+    amg_cfg = cfg.model_copy(deep=True)
+    amg_cfg.solver.petsc_options = {"pc_type": "hypre"}
+    amg = DiffusionProblem(amg_cfg, MPI.COMM_SELF).setup()
+    assert amg.ts.getSNES().getKSP().getPC().getType() == "hypre"
+    amg_res = amg.solve()
+    np.testing.assert_allclose(res.h, amg_res.h, rtol=1e-6, atol=1e-9)
+    if COMM.size > 1:
+        p = DiffusionProblem(cfg, COMM).setup()
+        assert p.ts.getSNES().getKSP().getPC().getType() == "hypre"
