@@ -180,7 +180,6 @@ def read(path: Path, comm, gdim: int):
     shape = "triangle" if gdim == 2 else "tetrahedron"
     domain = ufl.Mesh(basix.ufl.element("Lagrange", shape, 1, shape=(gdim,)))
     mesh = dmesh.create_mesh(comm, cells, nodes, domain, partitioner=keep)
-    mesh.name = "mesh"
     tdim = mesh.topology.dim
 
     # cell tags: the local cells are this rank's block, in another order
@@ -191,8 +190,7 @@ def read(path: Path, comm, gdim: int):
     cell_tags = dmesh.meshtags(mesh, tdim, local, values)
 
     # facet tags: match this rank's boundary facets, by their file node numbers, to the rows
-    mesh.topology.create_connectivity(tdim - 1, tdim)
-    mesh.topology.create_connectivity(tdim - 1, 0)
+    mesh.topology.create_connectivity(tdim - 1, tdim)  # the facets, with their vertices
     boundary = dmesh.exterior_facet_indices(mesh.topology)
     node_of_vertex = np.empty(mesh.topology.index_map(0).size_local + mesh.topology.index_map(0).num_ghosts, np.int64)
     c2v = mesh.topology.connectivity(tdim, 0).array.reshape(-1, tdim + 1)

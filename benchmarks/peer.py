@@ -32,6 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.mesh import DiskSpec
+from app.observables import exact_constant_d
+
 ROOT = Path(__file__).resolve().parent.parent
 L0 = R0 = 30.0
 D = 6.93
@@ -46,7 +49,7 @@ def product_cmd(ranks: int, out: Path, h: tuple[float, float], *extra: str) -> l
 
 
 def peer_cmd(h: tuple[float, float], out: Path, *extra: str) -> list[str]:
-    name = f"disk_R300_hmin{h[0]:g}_hmax{h[1]:g}_rf60_rc200.msh".replace(".", "p").replace("pmsh", ".msh")
+    name = f"{DiskSpec(h_min=h[0], h_max=h[1]).name}.msh"  # the product's own mesh file
     return [sys.executable, str(ROOT / "benchmarks" / "peer_scipy.py"), "--mesh", str(ROOT / "meshes" / name),
             "--out", str(out), *extra]  # fmt: skip
 
@@ -61,18 +64,15 @@ def timed(cmd: list[str]) -> float:
 def error_vs_exact(t, h) -> float:
     t, h = np.asarray(t), np.asarray(h)
     sel = (t >= 0.01) & (t <= 300)
-    s = L0**2 + R0**2
     if not sel.any():
         return float("nan")
-    return float(np.max(np.abs(h[sel] - s / (s + 4 * D * t[sel]))))
+    return float(np.max(np.abs(h[sel] - exact_constant_d(t[sel], D, L0, R0))))
 
 
 def product_result(out: Path) -> dict:
     run = json.loads((out / "run" / "run.json").read_text())
-    lines = (out / "run" / "overhauser.csv").read_text().splitlines()
-    cols = lines[0].split(",")
-    data = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]])
-    t, h = data[:, cols.index("t_s")], data[:, cols.index("h_over_h0")]
+    data = np.genfromtxt(out / "run" / "overhauser.csv", delimiter=",", names=True)
+    t, h = data["t_s"], data["h_over_h0"]
     s = run["solver"]
     return {"error_vs_exact": error_vs_exact(t, h), "steps": s["steps_accepted"], "dofs": s["dofs"],
             "wall_solve_s": s["wall_solve_s"], "setup_s": sum(s["wall_setup_s"].values()),
