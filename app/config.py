@@ -266,6 +266,15 @@ class Solver(_Section):
     max_memory_gb: float = Field(
         8.0, gt=0, description="refuse a job whose estimated memory (all ranks together) exceeds this, GB"
     )
+    min_unknowns_per_rank: int = Field(
+        15000, ge=0,
+        description="a single case with fewer unknowns than this per rank is solved on fewer ranks, "
+        "the others waiting asleep (0: always on every rank)",
+    )
+    avoid_busy_cores: bool = Field(
+        True, description="a single case is solved on at most as many of a node's ranks as it has cores that "
+        "no other program keeps busy (the others waiting asleep)",
+    )
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="PETSc options laid over the defaults (no leading '-')"
     )

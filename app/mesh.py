@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from app import mesh_arrays
+from app import fewer_ranks, mesh_arrays
 
 #: physical group tags written to the .msh
 DISK_TAG = 1
@@ -69,6 +69,15 @@ class DiskSpec:
         rim = [c[1] for c in gmsh.model.getBoundary([(2, disk)], oriented=False)]
         gmsh.model.addPhysicalGroup(1, rim, RIM_TAG, name="rim")
         gmsh.model.mesh.generate(2)
+
+
+def spec_of(config):
+    """The Gmsh mesh a configuration asks for: the disk, or the cylinder in 3D."""
+    if config.domain.geometry == "disk":
+        return DiskSpec.from_config(config)
+    from app.cylinder import CylinderSpec
+
+    return CylinderSpec.from_config(config)
 
 
 def base_disk(spec) -> int:
@@ -148,6 +157,19 @@ def cached_mesh(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COM
     The rim facets carry tag :data:`RIM_TAG`. Rank 0 makes what is missing: the .msh (Gmsh)
     and from it the arrays every rank then reads its part of (:mod:`app.mesh_arrays`).
     """
+    return mesh_arrays.read(ensure_cached(spec, directory, comm), comm, spec.gdim)
+
+
+def node_count(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD) -> int:
+    """The number of nodes of ``spec``'s mesh, made and cached first if missing (collective)."""
+    path = ensure_cached(spec, directory, comm)
+    n = mesh_arrays.node_count(path) if comm.rank == 0 else None
+    return comm.bcast(n, root=0)
+
+
+def ensure_cached(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD) -> Path:
+    """The checked ``.arrays`` file of ``spec``, which rank 0 makes if it is missing, stale or
+    corrupt (collective; RuntimeError on every rank if it cannot)."""
     directory = Path(directory)
     msh = directory / f"{spec.name}.msh"
     arrays = mesh_arrays.path_for(directory, spec.name)
@@ -168,10 +190,11 @@ def cached_mesh(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COM
                 mesh_arrays.write(arrays, mesh_arrays.from_gmsh(msh, spec.gdim), record)
             except Exception as exc:  # reported on every rank below, never a hang
                 error = f"mesh: could not write {msh}: {exc}"
+    fewer_ranks.sleeping_barrier(comm)  # the other ranks leave their cores to Gmsh meanwhile
     error = comm.bcast(error, root=0)
     if error:
         raise RuntimeError(error)
-    return mesh_arrays.read(arrays, comm, spec.gdim)
+    return arrays
 
 
 def disk_mesh(spec: DiskSpec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD):

@@ -147,6 +147,11 @@ def check(path: Path, spec_record: dict) -> str:
     return "hit"
 
 
+def node_count(path: Path) -> int:
+    """The number of nodes of a checked file (its header alone is read)."""
+    return int(_header(path)[0]["arrays"]["nodes"]["shape"][0])
+
+
 def _block(n: int, comm) -> slice:
     """The contiguous block of ``n`` rows this rank reads."""
     lo, hi = (n * comm.rank) // comm.size, (n * (comm.rank + 1)) // comm.size

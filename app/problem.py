@@ -145,12 +145,7 @@ class DiffusionProblem:
         self.dim = self.mesh.geometry.dim
 
     def mesh_spec(self):
-        """The Gmsh mesh this configuration asks for: the disk, or the cylinder in 3D."""
-        if self.config.domain.geometry == "disk":
-            return app_mesh.DiskSpec.from_config(self.config)
-        from app.cylinder import CylinderSpec
-
-        return CylinderSpec.from_config(self.config)
+        return app_mesh.spec_of(self.config)
 
     def create_spaces(self) -> None:
         self.V = fem.functionspace(self.mesh, ("Lagrange", self.config.mesh.degree))

@@ -137,8 +137,16 @@ def state_warnings(cfg: app_config.Config, stats: dict) -> list[str]:
 
 
 def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict:
-    """Solve one configuration and write its overhauser.csv and run.json; returns the summary."""
+    """Solve one configuration and write its overhauser.csv and run.json; returns the summary
+    (on every rank). A small problem is solved on fewer ranks (:mod:`app.fewer_ranks`)."""
+    from app import fewer_ranks
+
     t_start = time.perf_counter()
+    mine, _, why = fewer_ranks.solving_ranks(cfg, comm)
+    return fewer_ranks.on_ranks(comm, mine, lambda sub: _solve_and_write(cfg, out_dir, sub, (comm.size, why), t_start))
+
+
+def _solve_and_write(cfg: app_config.Config, out_dir: Path, comm, job: tuple[int, str], t_start: float) -> dict:
     problem = make_problem(cfg, comm).setup()
     result = problem.solve()
     wall_total = time.perf_counter() - t_start
@@ -146,7 +154,9 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
         "name": cfg.output.name,
         "config": cfg.model_dump(mode="json"),
         "versions": output.versions(),
-        "ranks": comm.size,
+        "ranks": job[0],
+        "ranks_solving": comm.size,
+        "fewer_ranks_because": job[1] or None,  # 'small' problem, or 'busy cores' (app/fewer_ranks.py)
         "geometry": geometry_label(cfg),
         "decay": decay_times(result.times, result.h),
         "solver": result.stats,
@@ -169,6 +179,14 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
         output.publish(staging, out_dir / cfg.output.name)
     comm.barrier()  # every rank returns once the files exist
     return summary
+
+
+def solving_on(summary: dict) -> str:
+    """'2 ranks', or '1 of 2 ranks' for a problem solved on fewer ranks than the job has."""
+    n, job = summary["ranks_solving"], summary["ranks"]
+    if n == job:
+        return f"{n} rank{'s' * (job > 1)}"
+    return f"{n} of {job} ranks: {'small problem' if summary['fewer_ranks_because'] == 'small' else 'cores busy'}"
 
 
 def write_field_cuts(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> Path:
@@ -256,7 +274,7 @@ def _main(argv: list[str] | None, comm) -> int:
     say(
         comm,
         f"{cfg.output.name}: t_1/2 = {d['t_half_s']:.4g} s, t_1/e = {d['t_1e_s']:.4g} s "
-        f"({s['steps_accepted']} steps, {s['dofs']} dofs, {s['ranks']} ranks, "
+        f"({s['steps_accepted']} steps, {s['dofs']} dofs, {solving_on(summary)}, "
         f"{summary['wall_total_s']:.1f} s) -> {out_dir / cfg.output.name}",
     )
     return 0

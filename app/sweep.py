@@ -334,11 +334,19 @@ def probe(times, h, t: float) -> float:
 
 
 def solve_case(cfg: app_config.Config, comm) -> dict:
-    """One case on ``comm``: its decay times, h at the probe times, steps and wall time."""
+    """One case on ``comm`` (on fewer of its ranks if it is small, :mod:`app.fewer_ranks`):
+    its decay times, h at the probe times, steps and wall time, on every rank."""
+    from app import fewer_ranks
+
+    t0 = time.perf_counter()
+    mine = fewer_ranks.solving_ranks(cfg, comm)[0]
+    return fewer_ranks.on_ranks(comm, mine, lambda sub: _solve(cfg, sub, t0))
+
+
+def _solve(cfg: app_config.Config, comm, t0: float) -> dict:
     from app.observables import decay_times, fit_constant_d
     from app.pipeline import make_problem
 
-    t0 = time.perf_counter()
     res = make_problem(cfg, comm).setup().solve()
     row = dict(decay_times(res.times, res.h))
     row.update({f"h_at_{t:g}s": probe(res.times, res.h, t) for t in PROBE_TIMES})

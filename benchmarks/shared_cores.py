@@ -1,5 +1,8 @@
-"""1 and 2 ranks with the cores free and beside one competing CPU-bound process, with MPI ranks
-that busy-poll (Open MPI's default) or yield when idle; not a test. Numbers go in
+"""1 and 2 ranks with the cores free and beside one competing CPU-bound process; not a test.
+Two ranks either as the product decides (a small case, or one beside a busy core, on one of them,
+the other asleep: app/fewer_ranks.py) or forced onto both (``solver.min_unknowns_per_rank=0``,
+``solver.avoid_busy_cores=false``), whose MPI ranks
+busy-poll (Open MPI's default) or, with ``--yield``, yield when idle. Numbers go in
 docs/performance.md (issue 11, "shared cores").
 
     scripts/fenicsx python3 benchmarks/shared_cores.py [--repeats 5]
@@ -27,10 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HOG = [sys.executable, "-c", "while True: pass"]
 
 
-def run(ranks: int, yield_idle: bool, scratch: Path) -> float:
+def run(ranks: int, every_rank: bool, yield_idle: bool, scratch: Path, extra: list[str]) -> float:
     env = dict(os.environ, OMPI_MCA_mpi_yield_when_idle="1" if yield_idle else "0")
     cmd = ["mpirun", "-n", str(ranks), sys.executable, "-m", "app.run", "--single", "--out", str(scratch / "out"),
-           "--set", f"mesh.directory='{scratch / 'meshes'}'", "--set", "output.progress=false"]  # fmt: skip
+           "--set", f"mesh.directory='{scratch / 'meshes'}'", "--set", "output.progress=false", *extra]  # fmt: skip
+    if every_rank:
+        cmd += ["--set", "solver.min_unknowns_per_rank=0", "--set", "solver.avoid_busy_cores=false"]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
     return time.perf_counter() - t0
@@ -39,23 +44,27 @@ def run(ranks: int, yield_idle: bool, scratch: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--yield", dest="yield_idle", action="store_true", help="also the forced 2 ranks yielding when idle")
+    ap.add_argument("--set", action="append", default=[], help="passed on to app.run (another mesh, say)")
     args = ap.parse_args()
-    variants = [(load, ranks, y) for load in (False, True) for ranks in (1, 2) for y in (False, True)]
+    extra = [a for kv in args.set for a in ("--set", kv)]
+    two = [(2, False, False), (2, True, False)] + ([(2, True, True)] if args.yield_idle else [])
+    variants = [(load, *v) for load in (False, True) for v in [(1, False, False), *two]]
     times: dict = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        run(1, False, scratch)  # the mesh into the cache, forms compiled
+        run(1, False, False, scratch, extra)  # the mesh into the cache, forms compiled
         for _ in range(args.repeats):
-            for load, ranks, y in variants:
+            for load, ranks, every, y in variants:
                 hog = subprocess.Popen(HOG) if load else None
                 try:
-                    times[(load, ranks, y)].append(run(ranks, y, scratch))
+                    times[(load, ranks, every, y)].append(run(ranks, every, y, scratch, extra))
                 finally:
                     if hog is not None:
                         hog.kill()
                         hog.wait()
-    for (load, ranks, y), ts in times.items():
-        print(json.dumps({"competitor": load, "ranks": ranks, "yield_when_idle": y,
+    for (load, ranks, every, y), ts in times.items():
+        print(json.dumps({"competitor": load, "ranks": ranks, "every_rank_solves": every, "yield_when_idle": y,
                           "median_s": round(statistics.median(ts), 3), "runs_s": [round(t, 3) for t in ts]}))  # fmt: skip
 
 

@@ -25,6 +25,10 @@ TIMEOUT = 120
 SMALL = ["--set", "mesh.h_min=10", "--set", "mesh.h_max=40", "--set", "solver.t_end=100", "--set", "output.progress=false"]
 
 
+#: the small case solved on both ranks, not on rank 0 alone (app/fewer_ranks.py)
+EVERY_RANK = ["--set", "solver.min_unknowns_per_rank=0", "--set", "solver.avoid_busy_cores=false"]
+
+
 def mpirun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = ["mpirun", "-n", "2", "python3", "-m", "app.run", "--single", *SMALL,
@@ -39,17 +43,20 @@ def error_lines(proc) -> list[str]:
     return [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
 
 
-def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path):
+@pytest.mark.parametrize("per_rank", [15000, 0], ids=["rank 1 asleep (small case)", "both ranks solving"])
+def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path, per_rank):
     """The lattice field's cache file is a directory: every rank reads it as corrupt, and
     rank 0 alone, rewriting it, fails (an unwritable cache directory is bad input instead,
-    refused before any work)."""
+    refused before any work). The small case is solved on rank 0 while rank 1 sleeps
+    (app/fewer_ranks.py), unless every rank is made to solve."""
     from app.field import cache_key, cache_path
 
     cfg = build(mesh={"h_min": 10.0, "h_max": 40.0}, diffusion={"source": "lattice"})
     entry = cache_path(tmp_path / "cache", cache_key(cfg.model, DiskSpec.from_config(cfg).name, cfg.diffusion.degree))
     entry.mkdir(parents=True)
     (entry / "in-the-way").write_text("x")
-    proc = mpirun(tmp_path, "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{tmp_path / 'cache'}'")
+    every = EVERY_RANK if per_rank == 0 else []
+    proc = mpirun(tmp_path, "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{tmp_path / 'cache'}'", *every)
     assert proc.returncode != 0
     (line,) = error_lines(proc)
     assert line.startswith("error: rank 0 of 2: IsADirectoryError: [Errno 21] Is a directory: ")
@@ -117,7 +124,8 @@ def test_a_truncated_solve_is_an_error_and_replaces_nothing(tmp_path):
     ids=["richardson-1-it", "cg-1-it"],
 )
 def test_linear_solves_that_do_not_converge_are_an_error(tmp_path, options, reason):
-    args = [a for o in options for a in ("--set", f"solver.petsc_options.{o}")]
+    """On both ranks (the AMG; alone, the small case would be solved on rank 0 with Cholesky)."""
+    args = [a for o in options for a in ("--set", f"solver.petsc_options.{o}")] + EVERY_RANK
     proc = mpirun(tmp_path, *args)
     assert proc.returncode != 0
     lines = error_lines(proc)
