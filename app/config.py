@@ -250,9 +250,13 @@ class Solver(_Section):
     t_first: float = Field(1e-2, gt=0, description="first output time after t = 0, s")
     outputs_per_decade: int = Field(10, ge=1, description="log-spaced output times per decade")
     dt0: float = Field(1e-3, gt=0, description="initial time step, s")
-    rtol: float = Field(1e-4, gt=0, lt=1, description="relative local error tolerance of the TS")
+    rtol: float = Field(
+        2e-5, gt=0, lt=1,
+        description="relative local error tolerance of the TS (the default keeps the time error below the "
+        "spatial error of the default mesh: docs/performance.md)",
+    )
     atol: float = Field(
-        1e-6, gt=0, description="absolute local error tolerance, as a fraction of max u(x, y, 0)"
+        2e-7, gt=0, description="absolute local error tolerance, as a fraction of max u(x, y, 0)"
     )
     pc_rebuild_ratio: float = Field(
         2.0, ge=1, description="rebuild the AMG preconditioner when the TS shift changes by more than this factor"
@@ -270,6 +274,10 @@ class Solver(_Section):
         15000, ge=0,
         description="a single case with fewer unknowns than this per rank is solved on fewer ranks, "
         "the others waiting asleep (0: always on every rank)",
+    )
+    error_estimate: bool = Field(
+        True, description="a single case (--single, --config) also estimates its time and spatial error "
+        "(app/error_estimate.py: two cheaper companion solves) for run.json",
     )
     avoid_busy_cores: bool = Field(
         True, description="a single case is solved on at most as many of a node's ranks as it has cores that "

@@ -124,9 +124,13 @@ def check_before_work(solves: list[tuple[app_config.Config, str | None, bool]], 
         raise app_config.ConfigError(problem)
 
 
-def state_warnings(cfg: app_config.Config, stats: dict) -> list[str]:
-    """Lines about a non-physical or unresolved state (the same on every rank)."""
+def state_warnings(cfg: app_config.Config, stats: dict, estimate: dict | None = None) -> list[str]:
+    """Lines about a non-physical or unresolved state, or a time error above the spatial one
+    (the same on every rank)."""
     out = []
+    if estimate and estimate["space"] is not None and estimate["time"] > estimate["space"]:
+        out.append(f"the estimated time error {estimate['time']:.2g} exceeds the spatial error {estimate['space']:.2g} "
+                   "(max |dh| over the outputs): lower solver.rtol and solver.atol")  # fmt: skip
     u0, umin = stats.get("u0_max", 1.0), stats.get("min_u_over_outputs", 0.0)
     if umin < -1e-3 * u0:
         out.append(f"u fell to {umin:.3g} (below -1e-3 of max u0 = {u0:.3g}): the mesh or the tolerances are too coarse")
@@ -149,6 +153,11 @@ def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict
 def _solve_and_write(cfg: app_config.Config, out_dir: Path, comm, job: tuple[int, str], t_start: float) -> dict:
     problem = make_problem(cfg, comm).setup()
     result = problem.solve()
+    estimate = None
+    if cfg.solver.error_estimate:
+        from app import error_estimate
+
+        estimate = error_estimate.estimate(cfg, result.h, comm)
     wall_total = time.perf_counter() - t_start
     summary = {
         "name": cfg.output.name,
@@ -160,6 +169,7 @@ def _solve_and_write(cfg: app_config.Config, out_dir: Path, comm, job: tuple[int
         "geometry": geometry_label(cfg),
         "decay": decay_times(result.times, result.h),
         "solver": result.stats,
+        "error_estimate": estimate,
         "wall_total_s": wall_total,
     }
     field = getattr(problem, "lattice_field", None)
@@ -170,7 +180,7 @@ def _solve_and_write(cfg: app_config.Config, out_dir: Path, comm, job: tuple[int
             "points_owned": comm.allreduce(field.owned),
             "wall_s": result.stats["wall_setup_s"]["diffusion"],
         }
-    for line in state_warnings(cfg, result.stats):
+    for line in state_warnings(cfg, result.stats, estimate):
         say(comm, f"warning: {line}")
     if comm.rank == 0:  # both files appear together, replacing the earlier pair
         staging = output.staging_dir(out_dir, cfg.output.name)
@@ -179,6 +189,14 @@ def _solve_and_write(cfg: app_config.Config, out_dir: Path, comm, job: tuple[int
         output.publish(staging, out_dir / cfg.output.name)
     comm.barrier()  # every rank returns once the files exist
     return summary
+
+
+def error_line(estimate: dict | None) -> str:
+    """', error ~ 2e-05 (time), 5e-05 (space)' from run.json's estimate, or ''."""
+    if not estimate:
+        return ""
+    space = f", {estimate['space']:.1g} (space)" if estimate["space"] is not None else ""
+    return f", error ~ {estimate['time']:.1g} (time){space}"
 
 
 def solving_on(summary: dict) -> str:
@@ -275,7 +293,7 @@ def _main(argv: list[str] | None, comm) -> int:
         comm,
         f"{cfg.output.name}: t_1/2 = {d['t_half_s']:.4g} s, t_1/e = {d['t_1e_s']:.4g} s "
         f"({s['steps_accepted']} steps, {s['dofs']} dofs, {solving_on(summary)}, "
-        f"{summary['wall_total_s']:.1f} s) -> {out_dir / cfg.output.name}",
+        f"{summary['wall_total_s']:.1f} s){error_line(summary['error_estimate'])} -> {out_dir / cfg.output.name}",
     )
     return 0
 
