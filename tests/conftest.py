@@ -5,6 +5,9 @@
 - Temporary directories are made on rank 0 and broadcast, so every rank uses the same one.
 - ``serial`` tests (subprocesses, the CLI) are skipped under mpirun; ``parallel`` tests
   are skipped on one rank.
+- Under mpirun, after each test the ranks agree whether it failed on any of them, so that
+  ``-x`` (``--maxfail``) stops every rank together instead of leaving the others waiting in
+  the next test's first collective.
 """
 
 from __future__ import annotations
@@ -35,9 +38,23 @@ def pytest_configure(config):
             config.pluginmanager.unregister(reporter)
 
 
+_failed_here: set[str] = set()
+
+
 def pytest_runtest_logreport(report):
+    if report.failed:
+        _failed_here.add(report.nodeid)
     if COMM.rank > 0 and report.failed:
         _failures.append((f"{report.nodeid} ({report.when})", report.longreprtext))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    yield
+    if COMM.size > 1:  # every rank runs every collected item's protocol once: a safe collective
+        elsewhere = COMM.allreduce(int(item.nodeid in _failed_here)) > 0
+        if elsewhere and item.config.option.maxfail and item.nodeid not in _failed_here:
+            item.session.shouldstop = f"{item.nodeid} failed on another rank"
 
 
 def pytest_sessionfinish(session, exitstatus):

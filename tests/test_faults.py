@@ -268,3 +268,22 @@ def test_a_dead_x_server_is_replaced_before_the_next_render(tmp_path):
     assert "render: the private Xvfb ended (exit code -9); starting another" in lines
     assert "render: the X server of DISPLAY=:987 does not answer; starting Xvfb" in lines
     assert all((tmp_path / f"{n}.png").stat().st_size > 1000 for n in "abc")
+
+
+def test_a_test_failing_on_one_rank_stops_every_rank_under_x(tmp_path):
+    """``mpirun -n 2 pytest -x`` with a test that fails on rank 1 alone and a collective
+    test after it: every rank stops (tests/conftest.py), none waits in the collective."""
+    (tmp_path / "conftest.py").write_text(f"exec(open({str(ROOT / 'tests' / 'conftest.py')!r}).read())\n")
+    (tmp_path / "test_one_rank.py").write_text(
+        "from mpi4py import MPI\n"
+        "def test_fails_on_rank_1_only():\n    assert MPI.COMM_WORLD.rank == 0\n"
+        "def test_a_collective():\n    assert MPI.COMM_WORLD.allreduce(1) == MPI.COMM_WORLD.size\n"
+    )
+    cmd = ["mpirun", "-n", "2", "python3", "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", str(tmp_path)]
+    try:
+        proc = jobs.run(cmd, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    except subprocess.TimeoutExpired:
+        pytest.fail("the ranks hung after a test failed on one of them")
+    assert proc.returncode != 0
+    assert "test_fails_on_rank_1_only failed on another rank" in proc.stdout
+    assert "[rank 1] FAILED test_one_rank.py::test_fails_on_rank_1_only (call)" in proc.stderr
