@@ -1,7 +1,9 @@
 """Every DOLFINx version difference in one place, detected by feature, not version string.
 
 Known: 0.9 (Debian trixie) and 0.11 (Debian sid). In 0.10 ``assemble_matrix``'s
-``diagonal=`` became ``diag=``; ``element.interpolation_points`` became a property.
+``diagonal=`` became ``diag=``; ``element.interpolation_points`` became a property;
+``mesh.create_mesh(comm, cells, x, e)`` became ``(comm, cells, e, x)`` (the callers name both);
+``graph.adjacencylist`` returns a Python wrapper, where a partitioner must return the C++ list.
 PyVista 0.44 (trixie) and 0.49 (sid): ``UnstructuredGrid.offset`` became ``cell_offsets``,
 and ``extract_surface`` wants its ``algorithm`` named.
 """
@@ -41,6 +43,15 @@ def interpolation_points(element):
     """The reference interpolation points of a DOLFINx finite element (a method up to 0.9)."""
     points = element.interpolation_points
     return points() if callable(points) else points
+
+
+def partition(destinations):
+    """What a Python cell partitioner returns for ``destinations`` (int32, one rank per cell):
+    the C++ adjacency list (0.10 wraps ``graph.adjacencylist``'s in a Python class)."""
+    from dolfinx import graph
+
+    adjacency = graph.adjacencylist(destinations)
+    return getattr(adjacency, "_cpp_object", adjacency)
 
 
 def cell_offsets(grid):

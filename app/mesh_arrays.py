@@ -163,8 +163,9 @@ def read(path: Path, comm, gdim: int):
     (collective)."""
     import basix.ufl
     import ufl
-    from dolfinx import graph
     from dolfinx import mesh as dmesh
+
+    from app import compat
 
     header, start = _header(path)
 
@@ -180,11 +181,11 @@ def read(path: Path, comm, gdim: int):
     nodes = load("nodes", _block(header["arrays"]["nodes"]["shape"][0], comm))
 
     def keep(comm_, nparts, *args):  # each cell stays on the rank that read it
-        return graph.adjacencylist(np.full(len(cells), comm_.rank, dtype=np.int32))
+        return compat.partition(np.full(len(cells), comm_.rank, dtype=np.int32))
 
     shape = "triangle" if gdim == 2 else "tetrahedron"
     domain = ufl.Mesh(basix.ufl.element("Lagrange", shape, 1, shape=(gdim,)))
-    mesh = dmesh.create_mesh(comm, cells, nodes, domain, partitioner=keep)
+    mesh = dmesh.create_mesh(comm, cells, x=nodes, e=domain, partitioner=keep)  # 0.10 swapped x and e: by name
     tdim = mesh.topology.dim
 
     # cell tags: the local cells are this rank's block, in another order
