@@ -13,9 +13,11 @@ A failure on a working rank still ends the whole job (:mod:`app.failure`).
 Cores that other programs keep busy count too (``solver.avoid_busy_cores``): two ranks
 that share their cores with one other CPU-bound program are 2.4x slower than one rank,
 because each synchronisation waits for the rank that lost its core. So on each node, while
-the node's other ranks sleep, its first rank counts the processes that are running
-(``procs_running`` of ``/proc/stat``, the least of a few samples, itself not counted), and
-at most as many of the node's ranks solve as there are cores left free (at least one).
+all of the node's ranks sleep, its first rank measures how busy the CPUs the node's ranks
+may run on (the union of their affinity masks: a batch system's allocation, or the whole
+node) are over :data:`LOAD_WINDOW_S` (``/proc/stat``), and at most as many of the node's
+ranks solve as those CPUs have cores left free (at least one). Other jobs on other CPUs of
+a shared node do not count.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from mpi4py import MPI
 
 #: seconds an idle rank sleeps between tests of its barrier
 POLL_S = 0.002
-#: samples of the running processes, and the seconds between them
-LOAD_SAMPLES, LOAD_GAP_S = 8, 0.003
+#: seconds over which the CPUs' load is measured (5 ticks of a 100 Hz kernel clock)
+LOAD_WINDOW_S = 0.05
 
 
 def sleeping_barrier(comm: MPI.Comm) -> None:
@@ -55,23 +57,38 @@ def unknowns(cfg, comm: MPI.Comm) -> int:
     return nodes * cfg.mesh.degree**spec.gdim  # Lagrange degree k: about k^d dofs per vertex
 
 
-def busy_elsewhere(stat: Path = Path("/proc/stat")) -> int:
-    """Processes running on this machine besides the caller: the least of a few samples of
-    ``procs_running`` (0 where the kernel does not say)."""
-    counts = []
-    for i in range(LOAD_SAMPLES):
-        if i:
-            time.sleep(LOAD_GAP_S)
-        try:
-            line = next(ln for ln in stat.read_text().splitlines() if ln.startswith("procs_running "))
-            counts.append(int(line.split()[1]))
-        except (OSError, StopIteration, ValueError, IndexError):
-            return 0
-    return max(0, min(counts) - 1)
+def cpu_times(stat: Path = Path("/proc/stat")) -> dict[int, tuple[int, int]]:
+    """(all, idle) clock ticks of each CPU so far, from ``/proc/stat``'s ``cpuN`` lines."""
+    out = {}
+    for line in stat.read_text().splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            name, *fields = line.split()
+            ticks = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+            out[int(name[3:])] = (sum(ticks), ticks[3] + (ticks[4] if len(ticks) > 4 else 0))
+    return out
+
+
+def busy_cores(cpus, stat: Path = Path("/proc/stat"), window_s: float = LOAD_WINDOW_S) -> int:
+    """How many of ``cpus`` other programs keep busy: their busy share over ``window_s``,
+    summed and rounded (a process moving between CPUs still counts once); 0 where the
+    kernel does not say."""
+    try:
+        before = cpu_times(stat)
+        time.sleep(window_s)
+        after = cpu_times(stat)
+    except (OSError, ValueError):
+        return 0
+    share = 0.0
+    for c in cpus:
+        if c in before and c in after:
+            total, idle = after[c][0] - before[c][0], after[c][1] - before[c][1]
+            if total > 0:
+                share += (total - idle) / total
+    return round(share)
 
 
 def free_core_ranks(node_ranks: int, cores: int, busy: int) -> int:
-    """How many of a node's ranks may solve beside ``busy`` other running processes."""
+    """How many of a node's ranks may solve on ``cores`` of which ``busy`` are kept busy."""
     return max(1, min(node_ranks, cores - busy))
 
 
@@ -85,8 +102,9 @@ def solving_ranks(cfg, comm: MPI.Comm) -> tuple[bool, int, str]:
     allowed, why = True, "small" if wanted < comm.size else ""
     if cfg.solver.avoid_busy_cores and wanted > 1:
         node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.rank)
-        usable = free_core_ranks(node.size, os.cpu_count() or 1, busy_elsewhere()) if node.rank == 0 else None
-        sleeping_barrier(node)  # the node's other ranks asleep while its first one counts
+        cpus = set().union(*node.allgather(os.sched_getaffinity(0)))
+        usable = free_core_ranks(node.size, len(cpus), busy_cores(cpus)) if node.rank == 0 else None
+        sleeping_barrier(node)  # the node's other ranks asleep while its first one measures
         usable = node.bcast(usable, root=0)
         allowed = node.rank < usable
         node.Free()

@@ -61,22 +61,23 @@ def test_ranks_beside_busy_cores():
     assert fewer_ranks.free_core_ranks(node_ranks=4, cores=64, busy=3) == 4
 
 
-def test_running_processes_are_counted(tmp_path):
+def test_busy_cores_are_counted(tmp_path):
     stat = tmp_path / "stat"
-    stat.write_text("cpu  1 2 3\nprocs_running 4\nprocs_blocked 0\n")
-    assert fewer_ranks.busy_elsewhere(stat) == 3  # the caller is one of the four
-    assert fewer_ranks.busy_elsewhere(tmp_path / "none") == 0
-    if COMM.rank == 0:  # two busy loops are seen on the real machine
-        before = fewer_ranks.busy_elsewhere()
-        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    stat.write_text("cpu  9 0 9 9 0 0 0 0 0 0\ncpu0 1 0 1 4 0 0 0 0 0 0\ncpu1 7 0 1 1 1 0 0 0 0 0\nintr 5\n")
+    assert fewer_ranks.cpu_times(stat) == {0: (6, 4), 1: (10, 2)}
+    assert fewer_ranks.busy_cores({0, 1}, stat, window_s=0.0) == 0  # no tick passed
+    assert fewer_ranks.busy_cores({0, 1}, tmp_path / "none") == 0
+    if COMM.rank == 0:  # one busy loop per CPU we may use is seen on the real machine
+        cpus = os.sched_getaffinity(0)
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in cpus]
         try:
             time.sleep(0.3)
-            during = fewer_ranks.busy_elsewhere()
+            busy = fewer_ranks.busy_cores(cpus, window_s=0.2)
         finally:
             for h in hogs:
                 h.kill()
                 h.wait()
-        assert during >= before + 1 and during >= 2
+        assert busy >= len(cpus) - 1 >= 0 and busy >= 1
 
 
 @pytest.mark.parallel
