@@ -167,6 +167,24 @@ def node_count(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM
     return comm.bcast(n, root=0)
 
 
+#: rank 0's files checked in this process: path -> (size, mtime_ns, spec record), so that a
+#: job that asks for the same mesh again (its size first, then its solves) hashes it once
+_checked: dict[Path, tuple] = {}
+
+
+def _check_once(arrays: Path, record: dict) -> str:
+    try:
+        st = arrays.stat()
+    except OSError:
+        return "miss"
+    if _checked.get(arrays) == (st.st_size, st.st_mtime_ns, record):
+        return "hit"
+    status = mesh_arrays.check(arrays, record)
+    if status == "hit":
+        _checked[arrays] = (st.st_size, st.st_mtime_ns, record)
+    return status
+
+
 def ensure_cached(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.COMM_WORLD) -> Path:
     """The checked ``.arrays`` file of ``spec``, which rank 0 makes if it is missing, stale or
     corrupt (collective; RuntimeError on every rank if it cannot)."""
@@ -176,7 +194,7 @@ def ensure_cached(spec, directory: str | Path = "meshes", comm: MPI.Comm = MPI.C
     error = None
     if comm.rank == 0:
         record = spec_record(spec)
-        status = mesh_arrays.check(arrays, record)
+        status = _check_once(arrays, record)
         if status in ("stale", "corrupt"):
             print(f"mesh cache {arrays} is {status}: rebuilt", flush=True)
         if status != "hit":
