@@ -379,7 +379,8 @@ class MasterProblem:
     def create_time_stepper(self) -> None:
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u, self.w, self.config.solver,
-            symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, K_pc=self.K_pc,
+            symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, diagonal_mass=True,
+            K_pc=self.K_pc,
             defaults=AMG_OPTIONS, total=self.w_total, layer=self.w_layer,
         )  # fmt: skip
         self.ts = self.stepper.ts

@@ -227,6 +227,7 @@ class DiffusionProblem:
         self.stepper = TimeStepper(
             self.comm, self.M, self.K, self.u.x.petsc_vec, self.w, self.config.solver,
             symmetric=self.symmetric, source=source, total=self.total, layer=self.layer,
+            diagonal_mass=self.config.mesh.mass == "lumped",
             defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize()),
         )  # fmt: skip
         self.ts = self.stepper.ts

@@ -12,7 +12,9 @@ equation (:mod:`app.master`) each supply
 
 and the stepper integrates from 0 with adaptive steps (BDF3 by default), solving each
 step's linear system by Krylov + hypre BoomerAMG. The Jacobian shift M + K is formed
-from the stored matrices by a copy and an AXPY, never re-assembled; the AMG hierarchy is
+from the stored matrices, never re-assembled: by a copy and an AXPY, or, when M is
+diagonal (the lattice; a lumped mass), by rewriting J's diagonal alone (O(unknowns), where
+the copy costs O(nonzeros) every step); the AMG hierarchy is
 rebuilt only when the shift has moved by more than ``solver.pc_rebuild_ratio`` since it
 was built. Output times are hit by the TS's own interpolation, without shortening steps.
 Units: s.
@@ -90,6 +92,10 @@ class TimeStepper:
     mass_pattern:
         How M's nonzero pattern relates to K's (SAME for finite elements, SUBSET for a
         diagonal M).
+    diagonal_mass:
+        M is diagonal (its off-diagonal entries, if stored, are zero) and K has every
+        diagonal entry: J = K + shift M differs from K on the diagonal alone, which is all
+        that is rewritten when the shift changes.
     K_pc:
         Optional stand-in for K in the preconditioner, P = K_pc + shift M (a sparser
         operator with the same action on smooth states, for a cheaper AMG); default K.
@@ -118,6 +124,7 @@ class TimeStepper:
         symmetric: bool = True,
         source: tuple[PETSc.Vec, Callable[[float], float]] | None = None,
         mass_pattern=PETSc.Mat.Structure.SAME_NONZERO_PATTERN,
+        diagonal_mass: bool = False,
         K_pc: PETSc.Mat | None = None,
         defaults: dict | None = None,
         total: PETSc.Vec | None = None,
@@ -135,6 +142,8 @@ class TimeStepper:
         self.K_pc = K if K_pc is None else K_pc
         self.J = K.duplicate(copy=True)
         self.P = self.K_pc.duplicate(copy=True)
+        # diag(K) and diag(M): J's diagonal for any shift, without touching the rest of J
+        self._diagonals = (K.getDiagonal(), M.getDiagonal()) if diagonal_mass else None
         self._shift = None
         self._pc_shift = None
         self.pc_builds = 0
@@ -179,8 +188,15 @@ class TimeStepper:
 
     def _ijacobian(self, ts, t, u, udot, shift, J, P):
         if shift != self._shift:
-            self.K.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            J.axpy(shift, self.M, structure=self.mass_pattern)
+            if self._diagonals is not None:  # J's off-diagonal part is K's, set once
+                k_diag, m_diag = self._diagonals
+                d = k_diag.duplicate()
+                d.waxpy(shift, m_diag, k_diag)
+                J.setDiagonal(d, addv=PETSc.InsertMode.INSERT_VALUES)
+                d.destroy()
+            else:
+                self.K.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+                J.axpy(shift, self.M, structure=self.mass_pattern)
             self._shift = shift
         # P (what the AMG hierarchy is built from) is a separate matrix. An AMG built for
         # shift s0 preconditions shift M + K well while shift / s0 stays within [1/q, q];

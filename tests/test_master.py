@@ -13,7 +13,7 @@ import pytest
 import scipy.linalg
 from mpi4py import MPI
 
-from app import lattice
+from app import lattice, master, stepper
 from app.config import build
 from app.master import MasterProblem, column_rates, column_stencil
 from app.observables import decay_times, exact_constant_d
@@ -226,6 +226,26 @@ def test_folded_equals_full_lattice(geometry):
     np.testing.assert_allclose(rr.h, rf.h, rtol=0, atol=1e-8)
     for a, b in zip(sf, ss, strict=True):
         assert np.max(np.abs(as_full(sites, pf, a, False) - as_full(sites, ppos, b, True))) <= 1e-8 * u0.max()
+
+
+def test_rewriting_the_jacobians_diagonal_equals_copy_and_axpy(monkeypatch):
+    """M is diagonal on the lattice, so the stepper rewrites only J's diagonal when the
+    shift changes: the same steps, iterations and h (1e-12) as J = copy(K) + shift M
+    each step (default tolerances, slab, so that J has off-diagonal blocks on 2 ranks)."""
+    cfg = small("slab", domain={"radius": 4.0}, solver={"t_end": 1e3})
+    rewritten = MasterProblem(cfg, COMM).solve()
+
+    def copy_and_axpy(*args, **kwargs):
+        return stepper.TimeStepper(*args, **{**kwargs, "diagonal_mass": False})
+
+    monkeypatch.setattr(master, "TimeStepper", copy_and_axpy)
+    p = MasterProblem(cfg, COMM).setup()
+    assert p.stepper._diagonals is None
+    copied = p.solve()
+    for key in ("steps_accepted", "steps_rejected", "linear_iterations", "preconditioner_builds"):
+        assert rewritten.stats[key] == copied.stats[key], key
+    assert rewritten.stats["steps_accepted"] > 20
+    np.testing.assert_allclose(rewritten.h, copied.h, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parallel
