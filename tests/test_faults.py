@@ -57,8 +57,10 @@ def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path, per_rank):
     (entry / "in-the-way").write_text("x")
     every = EVERY_RANK if per_rank == 0 else []
     proc = mpirun(tmp_path, "--set", "diffusion.source=lattice", "--set", f"diffusion.cache='{tmp_path / 'cache'}'", *every)
-    assert proc.returncode != 0
-    (line,) = error_lines(proc)
+    assert proc.returncode != 0, proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1, proc.stderr  # the whole output, should this ever fail again
+    (line,) = lines
     assert line.startswith("error: rank 0 of 2: IsADirectoryError: [Errno 21] Is a directory: ")
     assert line.endswith(f" -> '{entry}'")
     assert not (tmp_path / "out" / "run").exists()
