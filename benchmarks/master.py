@@ -3,6 +3,7 @@ docs/performance.md.
 
     scripts/fenicsx mpirun -n 2 python3 benchmarks/master.py              # every case
     scripts/fenicsx mpirun -n 2 python3 benchmarks/master.py rates disk300
+    scripts/fenicsx mpirun -n 2 python3 benchmarks/master.py --amg-before 3 disk150 slab30
 
 Cases: ``rates`` (sites/s per rank of lattice.rates on this rank's share of sites spread
 over the 17 planes of the layer), ``disk300`` and ``disk300full`` (R = 300 nm, folded
@@ -11,12 +12,17 @@ and full), ``slab60`` (R = 60 nm, b = 10 nm, folded), and the scaling cases ``di
 operator cache off. Reported: setup (sites, operator) and solve wall times, steps, linear
 iterations, AMG builds, the time of one warm AMG solve (the last preconditioner, a random
 right-hand side), and the peak resident memory of rank 0.
+
+``--amg-before R``: each case R times with the AMG options before the Chebyshev smoother
+(BEFORE, laid over the defaults through ``solver.petsc_options``) and R times with today's,
+alternated in one run; the medians and their ratio.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import statistics
 import sys
 import time
 
@@ -56,11 +62,16 @@ def rates_speed(n: int = 40_000) -> dict:
     return {"sites": n, "sites_per_s_per_rank": per_rank, "sites_per_s_total": n / COMM.allreduce(wall, op=MPI.MAX)}
 
 
-def solve(name: str) -> dict:
+#: app.master.AMG_OPTIONS before the Chebyshev smoother (hybrid symmetric Gauss-Seidel, two weights)
+BEFORE = {"pc_hypre_boomeramg_P_max": 2, "pc_hypre_boomeramg_relax_type_all": "symmetric-SOR/Jacobi"}
+
+
+def solve(name: str, petsc_options: dict | None = None) -> dict:
     sections = {
         "model": {"B0": 0.2, "electron_sz": 0.5},
         "diffusion": {"form": "master", "source": "lattice", "cache": ""},
         "output": {"progress": False},
+        "solver": {"petsc_options": dict(petsc_options or {})},
     }
     for key, value in CASES[name].items():
         sections[key] = {**sections.get(key, {}), **value}
@@ -98,7 +109,25 @@ def solve(name: str) -> dict:
     }
 
 
+def amg_before(repeats: int, names: list[str]) -> None:
+    for name in names:
+        totals = {"before": [], "now": []}
+        for _ in range(repeats):
+            for variant, options in (("before", BEFORE), ("now", {})):
+                row = solve(name, options)
+                totals[variant].append(row["total_s"])
+                if COMM.rank == 0:
+                    print(json.dumps({"amg": variant, **row}), flush=True)
+        if COMM.rank == 0:
+            before, now = statistics.median(totals["before"]), statistics.median(totals["now"])
+            print(json.dumps({"case": name, "median_before_s": before, "median_now_s": now, "now_over_before": now / before}))
+
+
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--amg-before"]:
+        amg_before(int(argv[1]), argv[2:])
+        PETSc.garbage_cleanup()
+        return
     names = argv or ["rates", *CASES]
     for name in names:
         row = {"case": "rates", **rates_speed()} if name == "rates" else solve(name)
