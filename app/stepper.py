@@ -22,6 +22,7 @@ Units: s.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from collections.abc import Callable
@@ -68,6 +69,20 @@ def default_options(solver: Solver, symmetric: bool) -> dict:
     if solver.ts_type == "bdf":
         opts["ts_bdf_order"] = 3
     return opts
+
+
+def release_garbage(comm: MPI.Comm) -> None:
+    """Free the PETSc objects of problems no longer referenced; collective on ``comm``.
+
+    petsc4py destroys an object that lives on more than one rank only in
+    ``garbage_cleanup`` (destruction is collective, and Python frees objects at different
+    moments on different ranks), so without this every finished solve of a figure, sweep
+    or error estimate kept its matrices until exit (a lattice disk of R = 150 nm on 2 ranks:
+    33 MB more per solve). On one rank objects are freed at once and nothing is done.
+    """
+    if comm.size > 1:
+        gc.collect()
+        PETSc.garbage_cleanup(comm)
 
 
 class TimeStepper:
@@ -232,6 +247,7 @@ class TimeStepper:
         ``on_output(t, vec)`` is called at every output time with the state there
         (collectively, on every rank). Progress (tqdm) on rank 0 only.
         """
+        release_garbage(self.comm)  # the problems solved before this one on this comm
         times = np.asarray(times, dtype=float)
         ts = self.ts
         ts.setMaxTime(float(times[-1]))

@@ -259,6 +259,31 @@ def test_same_result_on_one_and_two_ranks(geometry):
     np.testing.assert_allclose(parallel.h, serial.h, rtol=1e-6, atol=0)
 
 
+def _resident_mb() -> float:
+    with open("/proc/self/status") as f:
+        return float(f.read().split("VmRSS:")[1].split()[0]) / 1e3
+
+
+@pytest.mark.parallel
+def test_solves_in_a_row_do_not_keep_the_finished_problems(tmp_path_factory):
+    """On 2 ranks petsc4py frees a matrix only in a collective clean-up (stepper.release_garbage),
+    which every solve does for the problems before it, as a sweep or a figure solves one case
+    after another: rank 0's resident memory does not grow from the 2nd to the 7th solve
+    (within 10 MB; without the clean-up, disk R = 100 nm, each solve kept ~15 MB, 75 MB in all).
+    Default tolerances, t_end = 100 s, the operator read from a cache after the first."""
+    cache = COMM.bcast(str(tmp_path_factory.mktemp("operators")) if COMM.rank == 0 else None)
+    cfg = build(
+        model={"B0": 0.2}, domain={"radius": 100.0}, solver={"t_end": 100.0}, output={"progress": False},
+        diffusion={"form": "master", "source": "lattice", "cache": cache},
+    )  # fmt: skip
+    resident = []
+    for _ in range(7):
+        MasterProblem(cfg, COMM).solve()
+        resident.append(_resident_mb())
+    grew = COMM.bcast(resident[-1] - resident[1])
+    assert grew < 10.0, resident
+
+
 def test_each_rank_owns_a_contiguous_block_and_they_cover_the_lattice():
     cfg = small("slab")
     p = MasterProblem(cfg, COMM).setup()
