@@ -36,22 +36,13 @@ from app.pipeline import run_stages
 from app.sites import Sites
 from app.stepper import Result, TimeStepper
 
-#: BoomerAMG for the lattice: HMIS coarsening, extended+i interpolation with at most two
-#: weights and aggressive coarsening on the first level keep the hierarchy small for
-#: operators whose rows couple many partners of similar strength (the electron-mediated
-#: rates near the dot). Measured, 2 ranks: layer R = 30 nm at 20 mT 31.1 -> 10.7 s, disk
-#: R = 300 nm at 0.2 T 22.4 -> 19.8 s (docs/performance.md). A Chebyshev smoother (matrix-
-#: vector products where hybrid Gauss-Seidel sweeps row by row) with up to four weights per
-#: interpolation row: 12 CG + AMG solves at four shifts, disk R = 150 nm, 2 ranks, 0.67 ->
-#: 0.40 s folded, 8.7 -> 6.6 s full; slab R = 30 nm 2.14 -> 1.54 s; never slower.
-AMG_OPTIONS = {
-    "pc_hypre_boomeramg_coarsen_type": "HMIS",
-    "pc_hypre_boomeramg_interp_type": "ext+i",
-    "pc_hypre_boomeramg_P_max": 4,
-    "pc_hypre_boomeramg_agg_nl": 1,
-    "pc_hypre_boomeramg_truncfactor": 0.3,
-    "pc_hypre_boomeramg_relax_type_all": "Chebyshev",
-}
+#: BoomerAMG for the lattice, over the stepper's symmetric defaults (HMIS, ext+i, Chebyshev):
+#: aggressive coarsening on the first level keeps the hierarchy small for operators whose
+#: rows couple many partners of similar strength (the electron-mediated rates near the dot).
+#: Measured, 2 ranks (docs/performance.md): HMIS, ext+i and this took the layer R = 30 nm at
+#: 20 mT from 31.1 to 10.7 s; the Chebyshev smoother and four weights then the disk R = 300
+#: nm at 0.2 T from 26.0 to 21.1 s (medians of 3, alternated).
+AMG_OPTIONS = {"pc_hypre_boomeramg_agg_nl": 1}
 #: rows evaluated at a time (bounds the rate arrays: batch x 256 doubles, a few MB)
 BATCH = 4096
 #: peak bytes per nonzero of K, all ranks together: K and J = K + shift M (12 B each) and the
