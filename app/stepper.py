@@ -173,8 +173,8 @@ class TimeStepper:
         self.K_pc = K if K_pc is None else K_pc
         self.J = K.duplicate(copy=True)
         self.P = self.K_pc.duplicate(copy=True)
-        # diag(K) and diag(M): J's diagonal for any shift, without touching the rest of J
-        self._diagonals = (K.getDiagonal(), M.getDiagonal()) if diagonal_mass else None
+        # diag(K), diag(M) and a work vector: J's diagonal for any shift, the rest of J untouched
+        self._diagonals = (K.getDiagonal(), M.getDiagonal(), K.createVecLeft()) if diagonal_mass else None
         self._shift = None
         self._pc_shift = None
         self.pc_builds = 0
@@ -223,11 +223,9 @@ class TimeStepper:
     def _ijacobian(self, ts, t, u, udot, shift, J, P):
         if shift != self._shift:
             if self._diagonals is not None:  # J's off-diagonal part is K's, set once
-                k_diag, m_diag = self._diagonals
-                d = k_diag.duplicate()
+                k_diag, m_diag, d = self._diagonals
                 d.waxpy(shift, m_diag, k_diag)
                 J.setDiagonal(d, addv=PETSc.InsertMode.INSERT_VALUES)
-                d.destroy()
             else:
                 self.K.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
                 J.axpy(shift, self.M, structure=self.mass_pattern)

@@ -126,13 +126,11 @@ def amg_before(repeats: int, names: list[str]) -> None:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--amg-before"]:
         amg_before(int(argv[1]), argv[2:])
-        PETSc.garbage_cleanup()
-        return
-    names = argv or ["rates", *CASES]
-    for name in names:
-        row = {"case": "rates", **rates_speed()} if name == "rates" else solve(name)
-        if COMM.rank == 0:
-            print(json.dumps(row), flush=True)
+    else:
+        for name in argv or ["rates", *CASES]:
+            row = {"case": "rates", **rates_speed()} if name == "rates" else solve(name)
+            if COMM.rank == 0:
+                print(json.dumps(row), flush=True)
     PETSc.garbage_cleanup()
 
 
