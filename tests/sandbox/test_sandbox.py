@@ -275,6 +275,27 @@ def test_a_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
     shutil.rmtree(cache)  # nothing mounted: a plain removal is safe
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounting needs root and unshare")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_build_whose_script_alone_is_killed_ends_with_it(tmp_path, sig):
+    """`kill PID` of the script while it builds (not its process group): the builder and
+    everything it started end at once, not minutes later when the build would be done."""
+    cache = tmp_path / "cache"
+    builder = tmp_path / "builder"
+    builder.write_text(STAND_IN)
+    builder.chmod(0o755)
+    mark = tmp_path / "mounted"
+    env = {"FENICSX_CACHE": str(cache), "FENICSX_FORCE_ROOT": "1", "FENICSX_BUILDER": str(builder), "MARK": str(mark)}
+    with Job(["true"], env=env) as job:
+        assert wait_for(mark.exists, timeout=60), job.proc.communicate()[0] if job.proc.poll() is not None else ""
+        os.kill(job.proc.pid, sig)
+        rc = job.proc.wait(timeout=10)
+        assert rc == -sig if sig == signal.SIGKILL else rc == 128 + sig
+        assert wait_for(lambda: not tagged(job.tag), timeout=5), tagged(job.tag)
+    assert mounts_under(cache) == []
+    subprocess.run(["rm", "-rf", "--one-file-system", str(cache)], check=True, timeout=60)
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("mmdebstrap") or os.environ.get("FENICSX_TEST_REAL_BUILD") == "0",
     reason="the real build needs root and mmdebstrap (and the Debian archive); FENICSX_TEST_REAL_BUILD=0 skips it",
