@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
-
-FENICSX = str(Path(__file__).resolve().parents[2] / "scripts" / "fenicsx")
 
 #: what scripts/fenicsx asks before it runs a command directly, without a sandbox
 HOST_HAS_DOLFINX = """
@@ -24,24 +21,13 @@ assert (major, minor) >= (0, 9)
 """
 
 
-def host_has_dolfinx() -> bool:
-    if os.environ.get("FENICSX_FORCE_ROOT") == "1" or os.environ.get("FENICSX_SUITE"):
-        return False
-    return subprocess.run(["python3", "-c", HOST_HAS_DOLFINX], capture_output=True).returncode == 0
-
-
-@pytest.fixture(scope="session", autouse=True)
-def environment_built():
-    """The tests give a job seconds to start; the first build of the root (a fresh machine,
-    a fresh CI) takes minutes: build it once, before them, with a generous limit."""
-    if not host_has_dolfinx():
-        subprocess.run([FENICSX, "true"], check=True, timeout=1800)
-
-
 def pytest_collection_modifyitems(config, items):
     """Where the host has FEniCSx (the Docker image, your own install), scripts/fenicsx
     runs commands directly: there is no sandbox to test, so these tests are skipped."""
-    if host_has_dolfinx():
+    if os.environ.get("FENICSX_FORCE_ROOT") == "1" or os.environ.get("FENICSX_SUITE"):
+        return
+    direct = subprocess.run(["python3", "-c", HOST_HAS_DOLFINX], capture_output=True).returncode == 0
+    if direct:
         skip = pytest.mark.skip(reason="the host imports dolfinx: scripts/fenicsx runs commands directly, no sandbox")
         for item in items:
             item.add_marker(skip)

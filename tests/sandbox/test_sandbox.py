@@ -61,6 +61,14 @@ def wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
     return predicate()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def environment_built():
+    """The tests give a job seconds to start; the first build of the root (a fresh machine,
+    a fresh CI) takes minutes: build it once, before them, with a generous limit. (Where the
+    host has FEniCSx every test here is skipped, and a skipped test sets up no fixture.)"""
+    subprocess.run([FENICSX, "true"], check=True, timeout=1800)
+
+
 class Job:
     """``scripts/fenicsx ARGS`` in a session of its own, tagged; always cleaned up."""
 
@@ -248,14 +256,20 @@ exec sleep 600
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounting needs root and unshare")
-def test_a_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
+def stand_in_build(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """The cache, the mark and the environment of a job whose build is the stand-in."""
     cache = tmp_path / "cache"
     builder = tmp_path / "builder"
     builder.write_text(STAND_IN)
     builder.chmod(0o755)
     mark = tmp_path / "mounted"
     env = {"FENICSX_CACHE": str(cache), "FENICSX_FORCE_ROOT": "1", "FENICSX_BUILDER": str(builder), "MARK": str(mark)}
+    return cache, mark, env
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounting needs root and unshare")
+def test_a_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
+    cache, mark, env = stand_in_build(tmp_path)
     with Job(["true"], env=env) as job:
         assert wait_for(mark.exists, timeout=60), job.proc.communicate()[0] if job.proc.poll() is not None else ""
         os.killpg(job.proc.pid, signal.SIGKILL)
@@ -280,12 +294,7 @@ def test_a_build_killed_midway_leaves_no_mount_on_the_host(tmp_path):
 def test_a_build_whose_script_alone_is_killed_ends_with_it(tmp_path, sig):
     """`kill PID` of the script while it builds (not its process group): the builder and
     everything it started end at once, not minutes later when the build would be done."""
-    cache = tmp_path / "cache"
-    builder = tmp_path / "builder"
-    builder.write_text(STAND_IN)
-    builder.chmod(0o755)
-    mark = tmp_path / "mounted"
-    env = {"FENICSX_CACHE": str(cache), "FENICSX_FORCE_ROOT": "1", "FENICSX_BUILDER": str(builder), "MARK": str(mark)}
+    cache, mark, env = stand_in_build(tmp_path)
     with Job(["true"], env=env) as job:
         assert wait_for(mark.exists, timeout=60), job.proc.communicate()[0] if job.proc.poll() is not None else ""
         os.kill(job.proc.pid, sig)
