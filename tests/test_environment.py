@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-import numpy as np
+import numpy  # noqa: F401  (loads its BLAS)
 
 
 def loaded_libraries() -> set[str]:
@@ -13,7 +13,6 @@ def test_numpy_uses_an_optimised_blas_not_the_reference_one():
     # the install leaves out recommended packages: without libopenblas0-serial in the list,
     # numpy, SciPy and PETSc fall back to the reference BLAS, 2.3-3.2x slower on the lattice
     # sums (docs/performance.md, "The BLAS")
-    np.ones((64, 64)) @ np.ones((64, 64))
     libs = loaded_libraries()
     optimised = ("libopenblas", "libmkl", "libblis")  # the environment's, or a FEniCSx of your own
     assert any(name.startswith(optimised) for name in libs), sorted(n for n in libs if "blas" in n)
