@@ -25,6 +25,17 @@ MU0_OVER_4PI = 1e-7  # T m / A
 #: 1 neV as an angular frequency, rad/s (MODEL.md: A0 = 1 neV = 1.5193e6 rad/s)
 NEV_RAD_S = 1e-9 * E_CHARGE / HBAR
 
+#: the article's simple cubic crystal (MODEL.md 3): lattice spacing (nm) and electron g factor
+ARTICLE_A0 = 0.563
+ARTICLE_G_E = -0.5
+#: real zincblende GaAs (MODEL.md 11): cubic lattice constant (nm) and electron g factor
+GAAS_A0 = 0.56533
+GAAS_G_E = -0.44
+#: model keys a crystal other than the article's fills when not given: {crystal: {key: default}}
+CRYSTAL_DEFAULTS = {"GaAs": {"a0": GAAS_A0, "g_e": GAAS_G_E}}
+#: model keys a crystal refuses, with the reason (its isotopes carry their own values)
+CRYSTAL_REFUSES = {"GaAs": {"gamma": "each isotope has its own", "A0": "each isotope has its own"}}
+
 
 class ConfigError(ValueError):
     """Bad user input; ``str(err)`` is one line naming the key, expectation and value."""
@@ -58,22 +69,56 @@ def _cross(key: str, expected: str, given: Any) -> PydanticCustomError:
 
 
 class Model(_Section):
-    """``[model]``: the lattice and the electron (MODEL.md sections 2-3)."""
+    """``[model]``: the crystal, the lattice and the electron (MODEL.md sections 2-3 and 11).
+
+    ``crystal`` decides what a0, gamma and A0 mean: with ``"article"`` (the default) the
+    article's simple cubic crystal of one species, every value as before; with ``"GaAs"`` the
+    zincblende crystal of MODEL.md 11, a0 its cubic constant (default 0.56533 nm), g_e
+    defaulting to -0.44, r_c and r_g in units of that constant, and gamma and A0 refused
+    (each isotope carries its own: app.crystal). Defaults that depend on the crystal are
+    filled before validation, only for keys the user did not give.
+    """
 
     section: ClassVar[str] = "model"
 
-    a0: float = Field(0.563, gt=0, description="lattice spacing, nm")
-    gamma: float = Field(4.596e7, gt=0, description="nuclear gyromagnetic ratio, rad s^-1 T^-1")
-    A0: float = Field(NEV_RAD_S, gt=0, description="hyperfine coupling at the dot centre, rad/s")
+    crystal: Literal["article", "GaAs"] = Field(
+        "article",
+        description="article: the article's simple cubic crystal of 75As (MODEL.md 3); GaAs: real zincblende GaAs "
+        "with its isotopes 75As, 69Ga and 71Ga on two sublattices (MODEL.md 11)",
+    )
+    a0: float = Field(
+        ARTICLE_A0, gt=0,
+        description=f"lattice spacing, nm (article); the cubic lattice constant a with crystal = 'GaAs' "
+        f"(default {GAAS_A0})",
+    )  # fmt: skip
+    gamma: float = Field(
+        4.596e7, gt=0, description="nuclear gyromagnetic ratio, rad s^-1 T^-1 (article crystal only)"
+    )
+    A0: float = Field(NEV_RAD_S, gt=0, description="hyperfine coupling at the dot centre, rad/s (article crystal only)")
     l0: float = Field(30.0, gt=0, description="Fock-Darwin radius, nm")
     z0: float = Field(10.0, gt=0, description="dot thickness, nm")
-    g_e: float = Field(-0.5, description="electron g factor")
+    g_e: float = Field(ARTICLE_G_E, description=f"electron g factor (default {GAAS_G_E} with crystal = 'GaAs')")
     B0: float = Field(0.2, ge=0, description="external field along z, T")
     electron_sz: Literal[0.5, -0.5, 0.0] = Field(
         0.5, description="electron spin projection s: +1/2 or -1/2 for (1,1), 0 for the (2,0) singlet"
     )
     r_c: float = Field(4.0, gt=0, description="flip-flop cutoff radius, in units of a0")
     r_g: float = Field(4.0, ge=0, description="near-set radius for g_ik, in units of a0")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _crystal_defaults(cls, data: Any) -> Any:
+        """Fill the crystal's own defaults (a0, g_e) where not given; refuse keys it does not take."""
+        if not isinstance(data, dict):
+            return data
+        crystal = data.get("crystal", "article")
+        if not isinstance(crystal, str) or crystal not in CRYSTAL_DEFAULTS:
+            return data  # the article's defaults are the fields' own; the Literal refuses a bad crystal
+        for key, why in CRYSTAL_REFUSES.get(crystal, {}).items():
+            if key in data:
+                raise _cross(f"model.{key}", f"no value with model.crystal = {crystal!r} ({why}, MODEL.md 11)", data[key])
+        missing = {k: v for k, v in CRYSTAL_DEFAULTS[crystal].items() if k not in data}
+        return {**data, **missing} if missing else data
 
     @model_validator(mode="after")
     def _electron_needs_field(self) -> Model:
