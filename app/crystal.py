@@ -466,7 +466,7 @@ def partner_offsets(model: Model, isotope: Isotope | str) -> np.ndarray:
     return stencil(model, isotope).offsets
 
 
-def rates(points, model: Model, isotope: Isotope | str, batch: int = 256) -> np.ndarray:
+def rates(points, model: Model, isotope: Isotope | str, batch: int = 128) -> np.ndarray:
     """W_ik (1/s) of sites k of ``isotope`` at points (N, 3) in nm towards its like partners: (N, M).
 
     Column j is the partner at :func:`partner_offsets` [j] (M = 1062 with the GaAs defaults).
@@ -487,7 +487,7 @@ def rates(points, model: Model, isotope: Isotope | str, batch: int = 256) -> np.
 _SYM3 = np.array([[0, 1, 3], [1, 2, 4], [3, 4, 5]])
 
 
-def diffusion_tensor_3d(points, model: Model, isotope: Isotope | str, batch: int = 256) -> np.ndarray:
+def diffusion_tensor_3d(points, model: Model, isotope: Isotope | str, batch: int = 128) -> np.ndarray:
     """D^ab = 1/2 sum_i p_alpha W_ik Delta^a Delta^b at points (N, 3) in nm: (N, 3, 3), nm^2/s.
 
     The article's crystal: :func:`app.lattice.diffusion_tensor_3d`.
@@ -503,7 +503,7 @@ def diffusion_tensor_3d(points, model: Model, isotope: Isotope | str, batch: int
     return out
 
 
-def diffusion_tensor(points, model: Model, isotope: Isotope | str, batch: int = 256) -> np.ndarray:
+def diffusion_tensor(points, model: Model, isotope: Isotope | str, batch: int = 128) -> np.ndarray:
     """D^ab, a, b in x, y, at points (N, 2) in nm, the site at z = 0: (N, 2, 2), nm^2/s.
 
     The article's crystal: :func:`app.lattice.diffusion_tensor`.
