@@ -314,9 +314,12 @@ class Stencil:
     cells: np.ndarray  # (P,) flattened (j_x, j_y) cells that some near set reaches: rows of G
     cx: np.ndarray  # (P,) column of each cell's j_x in X
     cy: np.ndarray  # (P,) column of each cell's j_y in Y
-    near_index: np.ndarray  # (E,) flat index into G (P, M) of each near-set entry (j, n)
+    # the near-set entries (j, n), sorted by their place in G (P, M) so that each element of G
+    # is the sum of one run of consecutive entries:
     near_jz: np.ndarray  # (E,) j_z of the entry
     near_dB: np.ndarray  # (E,) p_alpha dB_j = p_alpha (B(r_i - r_j) - B(r_k - r_j)), rad/s
+    G_index: np.ndarray  # (Q,) flat index into G of each run (the non-zero pattern of G)
+    G_start: np.ndarray  # (Q,) first entry of each run
 
 
 def _near_entries(ball: np.ndarray, shifts: np.ndarray, bound2: int):
@@ -365,6 +368,9 @@ def _stencil(a: float, alpha: Isotope, unlike: tuple[Isotope, ...], r_c: float, 
     W = 2 * R + 1
     flat = (j[:, 0] + R) * W + (j[:, 1] + R)
     cells, row = np.unique(flat, return_inverse=True)
+    index = row.reshape(-1) * M + col
+    order = np.argsort(index, kind="stable")
+    G_index, G_start = np.unique(index[order], return_index=True)
     d = (a / 2) * neigh.astype(float)
     dxyz = np.stack(
         [d[:, 0] ** 2, d[:, 0] * d[:, 1], d[:, 1] ** 2, d[:, 0] * d[:, 2], d[:, 1] * d[:, 2], d[:, 2] ** 2], axis=1
@@ -381,9 +387,10 @@ def _stencil(a: float, alpha: Isotope, unlike: tuple[Isotope, ...], r_c: float, 
         cells=cells,
         cx=cells // W,
         cy=cells % W,
-        near_index=row.reshape(-1) * M + col,
-        near_jz=j[:, 2],
-        near_dB=alpha.abundance * dB,
+        near_jz=j[order, 2],
+        near_dB=alpha.abundance * dB[order],
+        G_index=G_index,
+        G_start=G_start,
     )
 
 
@@ -408,8 +415,10 @@ class HeightTerms:
 def _height_terms(a: float, alpha: Isotope, unlike: tuple[Isotope, ...], z0: float, r_c: float, r_g: float, z: float) -> HeightTerms:
     st = _stencil(a, alpha, unlike, r_c, r_g)
     M = len(st.offsets)
-    # bincount sums each cell's entries sequentially in list order: G does not depend on batching
-    G = np.bincount(st.near_index, weights=st.near_dB * _profile(z + (a / 2) * st.near_jz, z0), minlength=len(st.cells) * M)
+    reach = int(np.max(np.abs(st.near_jz)))
+    f_plane = _profile(z + (a / 2) * np.arange(-reach, reach + 1), z0)  # f(z + (a/2) j_z) for every j_z
+    G = np.zeros(len(st.cells) * M)
+    G[st.G_index] = np.add.reduceat(st.near_dB * f_plane[st.near_jz + reach], st.G_start)
     f_n = _profile(z + (a / 2) * st.offsets[:, 2], z0)
     f_0 = float(_profile(np.array(z), z0))
     for arr in (G, f_n):
