@@ -91,9 +91,7 @@ class Model(_Section):
         description=f"lattice spacing, nm (article); the cubic lattice constant a with crystal = 'GaAs' "
         f"(default {GAAS_A0})",
     )  # fmt: skip
-    gamma: float = Field(
-        4.596e7, gt=0, description="nuclear gyromagnetic ratio, rad s^-1 T^-1 (article crystal only)"
-    )
+    gamma: float = Field(4.596e7, gt=0, description="nuclear gyromagnetic ratio, rad s^-1 T^-1 (article crystal only)")
     A0: float = Field(NEV_RAD_S, gt=0, description="hyperfine coupling at the dot centre, rad/s (article crystal only)")
     l0: float = Field(30.0, gt=0, description="Fock-Darwin radius, nm")
     z0: float = Field(10.0, gt=0, description="dot thickness, nm")

@@ -226,7 +226,9 @@ def site_rates_loop(point, model: Model, isotope: Isotope | str, offsets=None) -
     set for each pair): the reference the fast path is tested against. GaAs only.
     """
     if model.crystal != "GaAs":
-        raise ValueError(f"model.crystal: expected 'GaAs' for app.crystal's loop (the article's is app.lattice's), got {model.crystal!r}")
+        raise ValueError(
+            f"model.crystal: expected 'GaAs' for app.crystal's loop (the article's is app.lattice's), got {model.crystal!r}"
+        )
     iso = _isotope(model, isotope)
     a, s = model.a0, model.electron_sz
     p = np.asarray(point, dtype=float).reshape(3)
@@ -372,9 +374,7 @@ def _stencil(a: float, alpha: Isotope, unlike: tuple[Isotope, ...], r_c: float, 
     order = np.argsort(index, kind="stable")
     G_index, G_start = np.unique(index[order], return_index=True)
     d = (a / 2) * neigh.astype(float)
-    dxyz = np.stack(
-        [d[:, 0] ** 2, d[:, 0] * d[:, 1], d[:, 1] ** 2, d[:, 0] * d[:, 2], d[:, 1] * d[:, 2], d[:, 2] ** 2], axis=1
-    )
+    dxyz = np.stack([d[:, 0] ** 2, d[:, 0] * d[:, 1], d[:, 1] ** 2, d[:, 0] * d[:, 2], d[:, 1] * d[:, 2], d[:, 2] ** 2], axis=1)
     return Stencil(
         R=R,
         offsets=neigh,
@@ -412,7 +412,9 @@ class HeightTerms:
 
 
 @lru_cache(maxsize=16)  # one G is P x M doubles: 6.8 MB with the defaults
-def _height_terms(a: float, alpha: Isotope, unlike: tuple[Isotope, ...], z0: float, r_c: float, r_g: float, z: float) -> HeightTerms:
+def _height_terms(
+    a: float, alpha: Isotope, unlike: tuple[Isotope, ...], z0: float, r_c: float, r_g: float, z: float
+) -> HeightTerms:
     st = _stencil(a, alpha, unlike, r_c, r_g)
     M = len(st.offsets)
     reach = int(np.max(np.abs(st.near_jz)))

@@ -44,8 +44,16 @@ def test_gaas_defaults_fill_only_what_is_not_given():
 @pytest.mark.parametrize(
     "key,value,text",
     [
-        ("gamma", 4.6e7, "model.gamma: expected no value with model.crystal = 'GaAs' (each isotope has its own, MODEL.md 11), got 46000000.0"),
-        ("A0", 1e6, "model.A0: expected no value with model.crystal = 'GaAs' (each isotope has its own, MODEL.md 11), got 1000000.0"),
+        (
+            "gamma",
+            4.6e7,
+            "model.gamma: expected no value with model.crystal = 'GaAs' (each isotope has its own, MODEL.md 11), got 46000000.0",
+        ),
+        (
+            "A0",
+            1e6,
+            "model.A0: expected no value with model.crystal = 'GaAs' (each isotope has its own, MODEL.md 11), got 1000000.0",
+        ),
     ],
 )
 def test_gaas_refuses_gamma_and_A0(key, value, text):
@@ -70,7 +78,9 @@ def test_isotope_table_is_model_md_11():
     ueV = 1e-6 * 1.602176634e-19 / 1.054571817e-34
     table = [(i.name, i.sublattice, i.abundance, i.gamma, i.A / ueV, i.spin) for i in crystal.ISOTOPES]
     assert [t[:2] for t in table] == [("75As", "anion"), ("69Ga", "cation"), ("71Ga", "cation")]
-    assert [t[2:] for t in table] == pytest.approx([(1, 4.596163e7, 86, 1.5), (0.60108, 6.438855e7, 74, 1.5), (0.39892, 8.181171e7, 96, 1.5)])
+    assert [t[2:] for t in table] == pytest.approx(
+        [(1, 4.596163e7, 86, 1.5), (0.60108, 6.438855e7, 74, 1.5), (0.39892, 8.181171e7, 96, 1.5)]
+    )
     assert crystal.zz_prefactor(crystal.ISOTOPES[0]) == pytest.approx(80)
     assert crystal.isotopes(GAAS) == crystal.ISOTOPES
     (article,) = crystal.isotopes(Model())
@@ -84,9 +94,7 @@ def test_hyperfine_at_the_centre():
     assert As / NEV == pytest.approx(0.137, abs=5e-4)  # MODEL.md 11: "0.137 neV, about a seventh of A0"
     assert crystal.hyperfine([0, 0, 0], GAAS, "75As") == As
     assert crystal.hyperfine([0, 0, 5.0001], GAAS, "75As") == 0.0
-    assert crystal.hyperfine([30.0, 0, 2.5], GAAS, "71Ga") == pytest.approx(
-        crystal.centre_coupling(GAAS, "71Ga") * 0.5 / math.e
-    )
+    assert crystal.hyperfine([30.0, 0, 2.5], GAAS, "71Ga") == pytest.approx(crystal.centre_coupling(GAAS, "71Ga") * 0.5 / math.e)
 
 
 def _sublattice_sum(model, iso, origin, power):
