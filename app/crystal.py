@@ -366,7 +366,7 @@ def _stencil(a: float, alpha: Isotope, unlike: tuple[Isotope, ...], r_c: float, 
         S = S_own if beta.sublattice == alpha.sublattice else S_other
         U += beta.abundance * zz_prefactor(beta) * (beta.gamma**2 / g2) * S
 
-    R = int(np.max(np.abs(j[:, :2])))
+    R = int(np.max(np.abs(np.concatenate([j[:, :2], neigh[:, :2], np.zeros((1, 2), dtype=int)]))))
     W = 2 * R + 1
     flat = (j[:, 0] + R) * W + (j[:, 1] + R)
     cells, row = np.unique(flat, return_inverse=True)
@@ -417,10 +417,11 @@ def _height_terms(
 ) -> HeightTerms:
     st = _stencil(a, alpha, unlike, r_c, r_g)
     M = len(st.offsets)
-    reach = int(np.max(np.abs(st.near_jz)))
+    reach = int(np.max(np.abs(st.near_jz), initial=0))
     f_plane = _profile(z + (a / 2) * np.arange(-reach, reach + 1), z0)  # f(z + (a/2) j_z) for every j_z
     G = np.zeros(len(st.cells) * M)
-    G[st.G_index] = np.add.reduceat(st.near_dB * f_plane[st.near_jz + reach], st.G_start)
+    if len(st.G_start):  # r_g = 0: no near set
+        G[st.G_index] = np.add.reduceat(st.near_dB * f_plane[st.near_jz + reach], st.G_start)
     f_n = _profile(z + (a / 2) * st.offsets[:, 2], z0)
     f_0 = float(_profile(np.array(z), z0))
     for arr in (G, f_n):
