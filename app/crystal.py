@@ -39,6 +39,13 @@ term U, which has no A at all. The stencil (offsets, B, the near-set sums, the e
 G) is built once per geometry and isotope, G once per height (both cached); points are
 grouped by height, and each batch is one BLAS product (b x cells) @ (cells x M).
 :func:`site_rates_loop` is the plain per-pair loop of the specification: the test oracle.
+
+**Symmetry.** D^ab(g p) = g D^ab(p) g^T for g in D2d, the group of the crystal about an As
+(or Ga) site at the dot centre. The rates have more: every term is symmetric in i and k, so
+the unlike term of a pair n equals that of -n, i.e. that of the inverted crystal, whose other
+sublattice is on the empty tetrahedral sites. The residue rule therefore does not change a
+single rate (measured: 4e-15), and D^ab here is also invariant under C4 and z -> -z (the full
+cubic group with the dot). The sites themselves (the Ga planes, MODEL.md 11) still are not.
 """
 
 from __future__ import annotations
