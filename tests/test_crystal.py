@@ -336,3 +336,19 @@ def test_article_crystal_is_app_lattice_bit_for_bit():
     assert crystal.square_sum(model, "75As") == lattice.hyperfine_square_sum(model)
     with pytest.raises(ValueError, match="model.crystal: expected 'GaAs'"):
         crystal.site_rates_loop([0, 0, 0], model, "75As")
+
+
+def test_rates_do_not_see_the_residue_rule():
+    """The other sublattice on the empty tetrahedral sites (the inverted crystal) gives the same unlike term,
+    so D is also invariant under C4 about z (not a symmetry of the crystal): see app.crystal's docstring."""
+    model = Model(**SMALL, B0=0.2)
+    As = crystal.ISOTOPES[0]
+    inverted = crystal._stencil(
+        model.a0, replace(As, sublattice="cation"), tuple(replace(b, sublattice="anion") for b in crystal._unlike(As)), 2.0, 2.0
+    )
+    assert worst(crystal.stencil(model, As).U, inverted.U) < 1e-13
+    C4 = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    p = np.array([[7.0, 3.0, 1.9]])
+    for name in NAMES:
+        D, D4 = crystal.diffusion_tensor_3d(np.vstack([p, p @ C4.T]), model, name)
+        assert worst(C4 @ D @ C4.T, D4) < 1e-12
