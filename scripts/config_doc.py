@@ -184,44 +184,76 @@ def default_of(field):
     return field.get_default(call_default_factory=True)
 
 
-def geometry_defaults() -> dict[str, dict[str, list[str]]]:
-    """{"mesh.h_min": {"3.0": ["layer", "slab"]}}: defaults the before-validators change,
-    found by applying them to a configuration of each domain.geometry."""
-    geometry = C.Domain.model_fields["geometry"]
-    choices = typing.get_args(geometry.annotation)
-    befores = [d.func for d in C.Config.__pydantic_decorators__.model_validators.values() if d.info.mode == "before"]
-    found: dict[str, dict[str, list[str]]] = {}
-    for choice in choices:
-        if choice == geometry.default:
-            continue
-        data = {"domain": {"geometry": choice}}
-        for func in befores:
-            data = func(data)
-        for section, table in data.items():
-            if section == "domain" or not isinstance(table, dict):
+def _choices(field) -> tuple:
+    """The Literal choices of a field (also of an optional Literal), else ()."""
+    tp = field.annotation
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next((a for a in typing.get_args(tp) if typing.get_origin(a) is typing.Literal), None)
+    return typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
+
+
+def _befores(model) -> list:
+    return [d.func for d in model.__pydantic_decorators__.model_validators.values() if d.info.mode == "before"]
+
+
+def conditional_defaults() -> dict[str, list[tuple[str, str, list]]]:
+    """{"mesh.h_min": [("3.0", "domain.geometry", ["layer", "slab"])]}: defaults that the
+    schema's before-validators fill when another key takes one of its choices.
+
+    Found by giving each Literal key of each section each of its other choices, alone, and
+    applying the before-validators of Config (to {section: {key: choice}}) and of the
+    section itself (to {key: choice}); every key they then fill with a value other than its
+    own default is listed."""
+    found: dict[str, dict[tuple[str, str], list]] = {}
+
+    def record(section, table, cause, choice):
+        fields = C.Config.model_fields[section].annotation.model_fields
+        for key, value in table.items():
+            full = f"{section}.{key}"
+            if full == cause or key not in fields or value == default_of(fields[key]):
                 continue
-            for key, value in table.items():
-                field = C.Config.model_fields[section].annotation.model_fields[key]
-                if value != default_of(field):
-                    found.setdefault(f"{section}.{key}", {}).setdefault(toml_literal(value), []).append(choice)
-    return found
+            found.setdefault(full, {}).setdefault((toml_literal(value), cause), []).append(choice)
+
+    for name, model in sections():
+        for key, field in model.model_fields.items():
+            for choice in _choices(field):
+                if choice == field.default or choice is None:
+                    continue
+                cause = f"{name}.{key}"
+                try:
+                    data = {name: {key: choice}}
+                    for func in _befores(C.Config):
+                        data = func(data)
+                    for section, table in data.items():
+                        if isinstance(table, dict):
+                            record(section, table, cause, choice)
+                    table = {key: choice}
+                    for func in _befores(model):
+                        table = func(table)
+                    record(name, table, cause, choice)
+                except Exception:  # a validator that refuses the probe fills nothing to show
+                    continue
+    return {
+        key: [(literal, cause, choices) for (literal, cause), choices in by.items()] for key, by in found.items()
+    }
 
 
-def default_cell(key: str, field, by_geometry: dict) -> str:
+def default_cell(key: str, field, conditional: dict) -> str:
     value = default_of(field)
     if value is None:
         note = UNSET.get(key)
         text = "unset" + (f": {note()}" if note else " (see meaning)")
     else:
         text = f"`{toml_literal(value)}`"
-    for literal, geometries in by_geometry.get(key, {}).items():
-        text += f"; `{literal}` in {', '.join(geometries)} unless given"
+    for literal, cause, choices in conditional.get(key, []):
+        values = " or ".join(f"`{toml_literal(c)}`" for c in choices)
+        text += f"; `{literal}` where `{cause}` is {values} (unless given)"
     return text
 
 
 def render() -> str:
-    by_geometry = geometry_defaults()
-    geometry_keys = ", ".join(f"`{k}`" for k in by_geometry)
+    conditional = conditional_defaults()
+    geometry_keys = ", ".join(f"`{k}`" for k, v in conditional.items() if any(c == "domain.geometry" for _, c, _ in v))
     constants_3d = ", ".join(f"`{n}`" for n in dir(C) if n.endswith("_3D") and n.isupper())
     module_doc = [p.strip() for p in (C.__doc__ or "").strip().split("\n\n")]
     lines = [
@@ -261,9 +293,10 @@ def render() -> str:
         "line naming the key, e.g. `error: mesh.h_min: expected at most mesh.h_max = 20.0, got 30.0`,",
         "and exit code 2 before anything is written (`app.ConfigError` from Python).",
         "",
-        "**Defaults that depend on the geometry.** A default marked \"in layer, slab unless given\"",
-        f"is filled by `Config`'s before-validator in 3D: {geometry_keys} "
-        f"({constants_3d} in app/config.py; `mesh.mass` only where",
+        "**Defaults that depend on other keys.** A default followed by \"`x` where `k` is `v`",
+        "(unless given)\" is filled by a before-validator of the schema when key `k` has value `v`",
+        "and this key is not given. In 3D (`domain.geometry` `\"layer\"` or `\"slab\"`) these are",
+        f"{geometry_keys or 'none'} ({constants_3d or 'none'} in app/config.py; `mesh.mass` only where",
         "`mesh.degree` is 1, vertex lumping being for P1), from the mesh study in",
         "[model3d.md](model3d.md). \"Unset\" means the key has no value unless you give one;",
         "the table says what is used then.",
@@ -272,15 +305,18 @@ def render() -> str:
         "",
     ]
     for name, model in sections():
-        doc = " ".join(rst_to_md(model.__doc__ or "").split())
-        doc = re.sub(r"^`\[\w+\]`:\s*", "", doc)
-        doc = doc[:1].upper() + doc[1:]
-        lines += [f"## `[{name}]`", "", doc, "", "| key | default | unit | meaning | allowed values |", "|---|---|---|---|---|"]
+        paragraphs = [" ".join(p.split()) for p in rst_to_md(model.__doc__ or "").strip().split("\n\n")]
+        paragraphs[0] = re.sub(r"^`\[\w+\]`:\s*", "", paragraphs[0])
+        paragraphs[0] = paragraphs[0][:1].upper() + paragraphs[0][1:]
+        lines += [f"## `[{name}]`", ""]
+        for paragraph in paragraphs:
+            lines += [paragraph, ""]
+        lines += ["| key | default | unit | meaning | allowed values |", "|---|---|---|---|---|"]
         for key, field in model.model_fields.items():
             full = f"{name}.{key}"
             unit, meaning = unit_and_meaning(field.description)
             lines.append(
-                f"| `{full}` | {cell(default_cell(full, field, by_geometry))} | {cell(unit or '-')} "
+                f"| `{full}` | {cell(default_cell(full, field, conditional))} | {cell(unit or '-')} "
                 f"| {cell(meaning)} | {cell(allowed(field))} |"
             )
         lines.append("")
