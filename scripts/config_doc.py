@@ -15,7 +15,6 @@ PETSc or DOLFINx.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 import types
@@ -114,7 +113,7 @@ def unit_and_meaning(description: str | None) -> tuple[str, str]:
     else:
         for prefix, shown in UNIT_PREFIXES.items():
             if head.startswith(prefix):
-                unit = shown + head[len(prefix):]
+                unit = shown + head[len(prefix) :]
                 break
     if unit is None:
         return "", description
@@ -233,9 +232,7 @@ def conditional_defaults() -> dict[str, list[tuple[str, str, list]]]:
                     record(name, table, cause, choice)
                 except Exception:  # a validator that refuses the probe fills nothing to show
                     continue
-    return {
-        key: [(literal, cause, choices) for (literal, cause), choices in by.items()] for key, by in found.items()
-    }
+    return {key: [(literal, cause, choices) for (literal, cause), choices in by.items()] for key, by in found.items()}
 
 
 def default_cell(key: str, field, conditional: dict) -> str:
@@ -285,7 +282,7 @@ def render() -> str:
         "- On the command line: `--set model.B0=2` (repeatable). The value is a TOML literal",
         "  (number, boolean, array, quoted string) or else a bare string;",
         "  `--set solver.petsc_options.pc_type=gamg` nests.",
-        "- From Python ([api.md](api.md)): `app.build(model={\"B0\": 2.0})`, or",
+        '- From Python ([api.md](api.md)): `app.build(model={"B0": 2.0})`, or',
         '  `app.load("case.toml", overrides=["model.B0=2"])`.',
         "",
         "Bad input (an unknown key, a value of the wrong type or out of bounds, an infinite or",
@@ -293,12 +290,12 @@ def render() -> str:
         "line naming the key, e.g. `error: mesh.h_min: expected at most mesh.h_max = 20.0, got 30.0`,",
         "and exit code 2 before anything is written (`app.ConfigError` from Python).",
         "",
-        "**Defaults that depend on other keys.** A default followed by \"`x` where `k` is `v`",
-        "(unless given)\" is filled by a before-validator of the schema when key `k` has value `v`",
-        "and this key is not given. In 3D (`domain.geometry` `\"layer\"` or `\"slab\"`) these are",
+        '**Defaults that depend on other keys.** A default followed by "`x` where `k` is `v`',
+        '(unless given)" is filled by a before-validator of the schema when key `k` has value `v`',
+        'and this key is not given. In 3D (`domain.geometry` `"layer"` or `"slab"`) these are',
         f"{geometry_keys or 'none'} ({constants_3d or 'none'} in app/config.py; `mesh.mass` only where",
         "`mesh.degree` is 1, vertex lumping being for P1), from the mesh study in",
-        "[model3d.md](model3d.md). \"Unset\" means the key has no value unless you give one;",
+        '[model3d.md](model3d.md). "Unset" means the key has no value unless you give one;',
         "the table says what is used then.",
         "",
         "Unit `-`: a pure number, a count, a string, a flag or a table.",
@@ -332,7 +329,8 @@ def main(argv=None) -> int:
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
         if current != text:
-            print(f"{args.output}: stale: it differs from what the schema in app/config.py gives; run: {COMMAND}", file=sys.stderr)
+            message = f"{args.output}: stale: it differs from what the schema in app/config.py gives; run: {COMMAND}"
+            print(message, file=sys.stderr)
             return 1
         return 0
     args.output.write_text(text, encoding="utf-8")

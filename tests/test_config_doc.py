@@ -59,9 +59,11 @@ def test_units_come_from_the_descriptions():
     doc = _generator()
     assert doc.unit_and_meaning("lattice spacing, nm") == ("nm", "lattice spacing")
     assert doc.unit_and_meaning("element size within fine_radius, nm (3 in 3D unless given)") == (
-        "nm", "element size within fine_radius (3 in 3D unless given)"
+        "nm",
+        "element size within fine_radius (3 in 3D unless given)",
     )
     assert doc.unit_and_meaning("electron spin s: +1/2 for (1,1), 0 for the singlet") == (
-        "", "electron spin s: +1/2 for (1,1), 0 for the singlet"
+        "",
+        "electron spin s: +1/2 for (1,1), 0 for the singlet",
     )
     assert doc.unit_and_meaning("flip-flop cutoff radius, in units of a0") == ("a0", "flip-flop cutoff radius")
