@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -155,18 +156,36 @@ class Initial(_Section):
 
 #: the most output times a run may ask for
 MAX_OUTPUTS = 1e5
-#: bytes per triangle of a 2D run, all ranks together (mesh, P1 u, P2 D and D^ab, M, K, J, P,
-#: AMG): a generous bound, so that only runaway meshes are refused
-BYTES_PER_CELL = 4000
-#: the same for a tetrahedron of a 3D run (P1 u, P1 3x3 D, ~1/5 of a vertex per cell)
-BYTES_PER_TET = 1500
-
 #: host crystal above and below the dot layer of a slab when domain.barrier is not given, nm
 DEFAULT_BARRIER = 10.0
 #: 3D finite elements: mesh.h_min (nm) and diffusion.degree unless given (docs/model3d.md)
 H_MIN_3D = 3.0
 DEGREE_3D = 1
 MASS_3D = "lumped"  # no undershoot below 0 at the faces of the uniform state (docs/model3d.md)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A geometry of MODEL.md 8 and 10, chosen once by ``domain.geometry``; every module asks
+    it (``config.geometry``) rather than comparing names."""
+
+    name: str
+    #: 2: the article's disk (on the lattice: its columns, MODEL.md 8b); 3: z-resolved, |z| <= Z
+    dim: int
+    #: host crystal above and below the dot layer (``domain.barrier``)
+    host: bool
+    description: str
+
+
+#: the geometries, by the name ``domain.geometry`` takes
+GEOMETRIES = {
+    g.name: g
+    for g in (
+        Geometry("disk", 2, False, "the article's 2D model (columns)"),
+        Geometry("layer", 3, False, "the dot layer |z| <= z0/2 alone"),
+        Geometry("slab", 3, True, "the layer with domain.barrier nm of host crystal above and below"),
+    )
+}
 
 
 class Domain(_Section):
@@ -178,10 +197,8 @@ class Domain(_Section):
     boundary: Literal["dirichlet", "zero_flux"] = Field(
         "dirichlet", description="u = 0 on r = R, or no flux through it"
     )
-    geometry: Literal["disk", "layer", "slab"] = Field(
-        "disk",
-        description="disk: the article's 2D model (columns); layer: the dot layer |z| <= z0/2 alone; "
-        "slab: the layer with domain.barrier nm of host crystal above and below",
+    geometry: Literal[tuple(GEOMETRIES)] = Field(
+        "disk", description="; ".join(f"{g.name}: {g.description}" for g in GEOMETRIES.values())
     )
     barrier: float | None = Field(
         None, gt=0, description=f"host crystal above and below the layer of a slab, nm (default {DEFAULT_BARRIER:g})"
@@ -194,17 +211,22 @@ class Domain(_Section):
 
     @model_validator(mode="after")
     def _barrier_only_for_slab(self) -> Domain:
-        if self.barrier is not None and self.geometry != "slab":
+        if self.barrier is not None and not self.shape.host:
             raise _cross("domain.barrier", f"no value unless domain.geometry = 'slab' (it is {self.geometry!r})", self.barrier)
-        if self.lattice_matched and self.geometry == "disk":
+        if self.lattice_matched and self.shape.dim == 2:
             raise _cross("domain.lattice_matched", "false with domain.geometry = 'disk' (it has no z)", True)
         return self
 
+    @property
+    def shape(self) -> Geometry:
+        """The geometry chosen by ``geometry``."""
+        return GEOMETRIES[self.geometry]
+
     def half_height(self, z0: float) -> float:
         """Z: the crystal spans |z| <= Z (nm); 0 for the disk, whose columns have no z."""
-        if self.geometry == "disk":
+        if self.shape.dim == 2:
             return 0.0
-        if self.geometry == "layer":
+        if not self.shape.host:
             return z0 / 2
         return z0 / 2 + (DEFAULT_BARRIER if self.barrier is None else self.barrier)
 
@@ -320,7 +342,7 @@ class Solver(_Section):
     )
     error_estimate: bool = Field(
         True, description="a single case (--single, --config) also estimates its time and spatial error "
-        "(app/error_estimate.py: two cheaper companion solves) for run.json",
+        "(app/numerics/error_estimate.py: two cheaper companion solves) for run.json",
     )
     avoid_busy_cores: bool = Field(
         True, description="a single case is solved on at most as many of a node's ranks as it has cores that "
@@ -385,8 +407,8 @@ class Config(_Section):
         defaults (docs/model3d.md): mesh.h_min, diffusion.degree and mesh.mass."""
         if not isinstance(data, dict) or not isinstance(data.get("domain", {}), dict):
             return data
-        geometry = data.get("domain", {}).get("geometry", "disk")
-        if geometry not in ("layer", "slab"):
+        geometry = GEOMETRIES.get(data.get("domain", {}).get("geometry", "disk"))
+        if geometry is None or geometry.dim != 3:
             return data
         data = dict(data)
         defaults = [("mesh", "h_min", H_MIN_3D), ("diffusion", "degree", DEGREE_3D)]
@@ -411,12 +433,12 @@ class Config(_Section):
                 "'lattice' with diffusion.form = 'master' (the master equation needs the lattice rates)",
                 self.diffusion.source,
             )
-        geometry = self.domain.geometry
-        if geometry == "disk" and self.initial.profile is not None:
+        geometry, dim = self.domain.geometry, self.geometry.dim
+        if dim == 2 and self.initial.profile is not None:
             raise _cross(
                 "initial.profile", "no value with domain.geometry = 'disk' (its columns have no z)", self.initial.profile
             )
-        if geometry != "disk" and self.diffusion.form in ("paper", "conservative"):
+        if dim == 3 and self.diffusion.form in ("paper", "conservative"):
             raise _cross(
                 "diffusion.form",
                 f"'tensor' or 'master' with domain.geometry = {geometry!r} (the paper and conservative forms are 2D)",
@@ -426,7 +448,7 @@ class Config(_Section):
             raise _cross(
                 "domain.lattice_matched", "false with diffusion.form = 'master' (the lattice's planes are its own)", True
             )
-        if geometry != "disk" and not master and self.mesh.dz_layer > self.model.z0 / 4:
+        if dim == 3 and not master and self.mesh.dz_layer > self.model.z0 / 4:
             raise _cross(
                 "mesh.dz_layer", f"at most model.z0 / 4 = {self.model.z0 / 4:g} (the dot layer needs 4 elements)",
                 self.mesh.dz_layer,
@@ -457,39 +479,12 @@ class Config(_Section):
                 f"need {stencil_gb:.3g} GB)",
                 m.r_c,
             )
-        if self.diffusion.form != "master":
-            per_cell = BYTES_PER_CELL if self.domain.geometry == "disk" else BYTES_PER_TET
-            cells, most = self.estimate_cells(), limit * 1e9 / per_cell
-            if cells > most:
-                d, me = self.domain, self.mesh
-                raise PydanticCustomError(
-                    "cross",
-                    f"mesh: expected at most {most:.3g} cells (solver.max_memory_gb = {limit:g}), got about "
-                    f"{cells:.3g} (domain.radius = {d.radius:g}, mesh.h_min = {me.h_min:g}, mesh.h_max = {me.h_max:g})",
-                )
         return self
 
-    def estimate_cells(self) -> float:
-        """Cells of the mesh: triangles of the disk, or 3 tetrahedra per prism of the extruded cylinder."""
-        cells = self.estimate_triangles()
-        if self.domain.geometry != "disk":
-            from app.cylinder import z_levels
-
-            cells *= 3 * (len(z_levels(self)) - 1)
-        return cells
-
-    def estimate_triangles(self) -> float:
-        """Triangles of the disk mesh: area / (sqrt(3)/4 h^2) under the size field h(r)."""
-        m, R = self.mesh, self.domain.radius
-        rf, rc = min(m.fine_radius, R), min(m.coarse_radius, R)
-        tri = math.sqrt(3) / 4
-        cells = math.pi * rf**2 / (tri * m.h_min**2)
-        if rc > rf:  # h grows linearly from h_min at rf to h_max at rc
-            r = [rf + (rc - rf) * (i + 0.5) / 64 for i in range(64)]
-            h = [m.h_min + (m.h_max - m.h_min) * (x - rf) / (rc - rf) for x in r]
-            cells += sum(2 * math.pi * x * (rc - rf) / 64 / (tri * hh**2) for x, hh in zip(r, h, strict=True))
-        cells += math.pi * max(R**2 - rc**2, 0.0) / (tri * m.h_max**2)
-        return cells
+    @property
+    def geometry(self) -> Geometry:
+        """The geometry of ``domain.geometry`` (its dimension, whether it has host crystal)."""
+        return self.domain.shape
 
     @property
     def z_profile(self) -> str:

@@ -10,7 +10,7 @@ With no ``--config``, it runs the article's figures (presets ``fig1`` ... ``fig5
 With ``--config`` (or ``--single``) it solves one case and writes
 ``DIR/<output.name>/overhauser.csv`` (t_s, h_over_h0) and ``run.json`` (resolved
 configuration, package versions, ranks, time-stepper statistics and wall times).
-A sweep preset (:mod:`app.sweep`) solves its cases on groups of K ranks and writes
+A sweep preset (:mod:`app.studies.sweep`) solves its cases on groups of K ranks and writes
 ``DIR/<name>/sweep.csv``; a re-run solves only the cases not finished yet.
 Bad input: one line on stderr naming the key, exit code 2, nothing written.
 Run it under ``mpirun -n N`` for any N; files and progress come from rank 0 only.
@@ -27,10 +27,15 @@ from mpi4py import MPI
 from petsc4py import PETSc  # noqa: F401  (initialised here, on every rank, collectively)
 
 from app import config as app_config
-from app import output
-from app.geometry import geometry_label
-from app.observables import decay_times
-from app.pipeline import make_problem
+from app.numerics import budget, petsc_options
+from app.numerics.result import Result
+from app.numerics.solve import solve
+from app.runtime import output
+from app.runtime.failure import run_or_abort
+from app.runtime.scheduler import check_group_size
+from app.studies import catalogue, figures, report
+from app.studies.figures import write_cuts
+from app.studies.sweep import read_measured
 
 
 class UsageError(Exception):
@@ -100,13 +105,9 @@ def check_before_work(solves: list[tuple[app_config.Config, str | None, bool]], 
     will write (on rank 0: ``mesh.directory`` of a solve on a mesh, ``diffusion.cache`` of a
     solve with lattice rates).
     """
-    from app import petsc_options
-
-    for cfg, other_form, _ in solves:
-        if cfg.diffusion.form == "master":  # size the lattice before anything is allocated
-            from app.master import check_budget
-
-            check_budget(cfg)
+    for cfg, other_form, on_mesh in solves:
+        if cfg.diffusion.form == "master" or on_mesh:  # size the lattice or the mesh before anything is allocated
+            budget.check(cfg)
         petsc_options.check(cfg)
         if other_form:
             petsc_options.check(cfg, form=other_form)
@@ -141,54 +142,24 @@ def state_warnings(cfg: app_config.Config, stats: dict, estimate: dict | None = 
 
 
 def run_case(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD) -> dict:
-    """Solve one configuration and write its overhauser.csv and run.json; returns the summary
-    (on every rank). A small problem is solved on fewer ranks (:mod:`app.fewer_ranks`)."""
-    from app import fewer_ranks
-
-    t_start = time.perf_counter()
-    mine, _, why = fewer_ranks.solving_ranks(cfg, comm)
-    return fewer_ranks.on_ranks(comm, mine, lambda sub: _solve_and_write(cfg, out_dir, sub, (comm.size, why), t_start))
-
-
-def _solve_and_write(cfg: app_config.Config, out_dir: Path, comm, job: tuple[int, str], t_start: float) -> dict:
-    problem = make_problem(cfg, comm).setup()
-    result = problem.solve()
-    estimate = None
-    if cfg.solver.error_estimate:
-        from app import error_estimate
-
-        estimate = error_estimate.estimate(cfg, result.h, comm)
-    wall_total = time.perf_counter() - t_start
-    summary = {
-        "name": cfg.output.name,
-        "config": cfg.model_dump(mode="json"),
-        "versions": output.versions(),
-        "ranks": job[0],
-        "ranks_solving": comm.size,
-        "fewer_ranks_because": job[1] or None,  # 'small' problem, or 'busy cores' (app/fewer_ranks.py)
-        "geometry": geometry_label(cfg),
-        "decay": decay_times(result.times, result.h),
-        "solver": result.stats,
-        "error_estimate": estimate,
-        "wall_total_s": wall_total,
-    }
-    field = getattr(problem, "lattice_field", None)
-    if field is not None:  # collective: every rank has one
-        summary["lattice_field"] = {
-            "cache": comm.allgather(field.cache),
-            "points_evaluated": comm.allreduce(field.evaluated),
-            "points_owned": comm.allreduce(field.owned),
-            "wall_s": result.stats["wall_setup_s"]["diffusion"],
-        }
-    for line in state_warnings(cfg, result.stats, estimate):
+    """Solve one configuration (:func:`app.solve`) and write its overhauser.csv and run.json;
+    returns the summary (on every rank)."""
+    result = solve(cfg, comm)
+    summary = result.summary()  # every rank: the versions may initialise PETSc, a collective
+    for line in state_warnings(cfg, result.stats, result.error_estimate):
         say(comm, f"warning: {line}")
     if comm.rank == 0:  # both files appear together, replacing the earlier pair
-        staging = output.staging_dir(out_dir, cfg.output.name)
-        output.write_csv(staging / "overhauser.csv", {"t_s": result.times, "h_over_h0": result.h})
-        output.write_json(staging / "run.json", summary)
-        output.publish(staging, out_dir / cfg.output.name)
+        write_case(result, summary, out_dir)
     comm.barrier()  # every rank returns once the files exist
     return summary
+
+
+def write_case(result: Result, summary: dict, out_dir: Path) -> None:
+    """``<out_dir>/<output.name>/`` with overhauser.csv and run.json, both or neither (rank 0)."""
+    staging = output.staging_dir(out_dir, result.config.output.name)
+    output.write_csv(staging / "overhauser.csv", result.columns())
+    output.write_json(staging / "run.json", summary)
+    output.publish(staging, out_dir / result.config.output.name)
 
 
 def error_line(estimate: dict | None) -> str:
@@ -211,8 +182,6 @@ def write_field_cuts(cfg: app_config.Config, out_dir: Path, comm=MPI.COMM_WORLD)
     """D along the x axis and the diagonal from the lattice (rank 0: a few hundred points)."""
     case_dir = out_dir / cfg.output.name
     if comm.rank == 0:
-        from app.figures import write_cuts
-
         m = cfg.model
         title = f"lattice D at B0 = {m.B0:g} T, s = {m.electron_sz:+g}"
         write_cuts(m, case_dir, "field_cuts", title, r_max=min(150.0, cfg.domain.radius))
@@ -233,23 +202,16 @@ def _main(argv: list[str] | None, comm) -> int:
         args = parser().parse_args(argv)
         figures_mode = not (args.single or args.field_cuts or (args.config and not args.preset))
         if figures_mode:
-            from app import figures, report
-            from app import preset as app_preset
-
             names = list(dict.fromkeys(args.preset or ["all"]))  # each figure once, in the order given
             if "all" in names:
-                names = [n for n in names if n != "all"] + [n for n in app_preset.preset_names() if n not in names]
-            presets = [app_preset.resolve(app_preset.load_preset(n), args.config, args.overrides, args.quick) for n in names]
+                names = [n for n in names if n != "all"] + [n for n in catalogue.preset_names() if n not in names]
+            presets = [catalogue.resolve(catalogue.load_preset(n), args.config, args.overrides, args.quick) for n in names]
             sweeps = [p for p in presets if p.spec.kind == "sweep"]
             if (args.ranks_per_case != 1 or args.force or args.measured) and not sweeps:
                 raise UsageError("--ranks-per-case, --force and --measured are for sweeps; none of the presets given is one")
             measured = None
             if args.measured:
-                from app.sweep import read_measured
-
                 measured = read_measured(args.measured)
-            from app.scheduler import check_group_size
-
             problem = check_group_size(comm, args.ranks_per_case)
             if problem:
                 raise UsageError(problem)
@@ -299,6 +261,4 @@ def _main(argv: list[str] | None, comm) -> int:
 
 
 if __name__ == "__main__":
-    from app.failure import run_or_abort
-
     sys.exit(run_or_abort(main))

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from app import lattice
+from app.physics import lattice
 from app.config import Model
 
 

@@ -30,10 +30,10 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app import lattice
+from app.physics import lattice
 from app.config import build
-from app.master import MasterProblem
-from app.observables import decay_times
+from app.numerics.master import MasterProblem
+from app.physics.observables import decay_times
 
 COMM = MPI.COMM_WORLD
 
@@ -62,7 +62,7 @@ def rates_speed(n: int = 40_000) -> dict:
     return {"sites": n, "sites_per_s_per_rank": per_rank, "sites_per_s_total": n / COMM.allreduce(wall, op=MPI.MAX)}
 
 
-#: app.master.AMG_OPTIONS before the Chebyshev smoother (hybrid symmetric Gauss-Seidel, two weights)
+#: app.numerics.master.AMG_OPTIONS before the Chebyshev smoother (hybrid symmetric Gauss-Seidel, two weights)
 BEFORE = {"pc_hypre_boomeramg_P_max": 2, "pc_hypre_boomeramg_relax_type_all": "symmetric-SOR/Jacobi"}
 
 
@@ -104,7 +104,7 @@ def solve(name: str, petsc_options: dict | None = None) -> dict:
         "amg_builds": s["preconditioner_builds"],
         "warm_amg_solve_s": warm,
         "warm_solve_iterations": ksp.getIterationNumber(),
-        "t_half_s": decay_times(res.times, res.h)["t_half_s"],
+        "t_half_s": decay_times(res.t, res.h)["t_half_s"],
         "peak_rss_rank0_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
     }
 

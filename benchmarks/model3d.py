@@ -45,9 +45,9 @@ def sections(extra: dict, scratch: str) -> dict:
 def field_speed(scratch: str) -> dict:
     from mpi4py import MPI
 
-    from app import field
+    from app.numerics import field
     from app.config import build
-    from app.problem import DiffusionProblem
+    from app.numerics.fem import DiffusionProblem
 
     COMM = MPI.COMM_WORLD
     cfg = build(**sections({"domain": {"geometry": "slab", "radius": 60.0}}, scratch))
@@ -85,8 +85,8 @@ def in_process(name: str, scratch: str) -> dict:
     from mpi4py import MPI
 
     from app.config import build
-    from app.observables import decay_times
-    from app.problem import DiffusionProblem
+    from app.physics.observables import decay_times
+    from app.numerics.fem import DiffusionProblem
 
     COMM = MPI.COMM_WORLD
     cfg = build(**sections(CASES[name], scratch))
@@ -99,7 +99,7 @@ def in_process(name: str, scratch: str) -> dict:
         "case": name, "ranks": COMM.size, "dofs": s["dofs"], "cells": s["cells"], "setup_s": setup,
         "setup_stages_s": s["wall_setup_s"], "solve_s": s["wall_solve_s"], "steps": s["steps_accepted"],
         "linear_iterations": s["linear_iterations"], "amg_builds": s["preconditioner_builds"],
-        "t_half_s": decay_times(res.times, res.h)["t_half_s"],
+        "t_half_s": decay_times(res.t, res.h)["t_half_s"],
         "peak_rss_rank0_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
     }  # fmt: skip
 

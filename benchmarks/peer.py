@@ -13,7 +13,7 @@ processes, alternated in one run; not a test. Numbers go in docs/performance.md 
   pip installs it once into ``~/.cache/overhauser-bench/`` (numpy and scipy stay Debian's).
 
 The product runs twice per repeat: as the peer does (``solver.error_estimate=false``) and as
-a user gets it, with the two companion solves of its error estimates (app/error_estimate.py).
+a user gets it, with the two companion solves of its error estimates (app/numerics/error_estimate.py).
 - ``setup``: h_min 0.2, h_max 1.5 (about 7.2e5 dofs): start to first step of the product
   on 1, 2 and 4 ranks (the whole process of a run to t = 2 ms, less its time loop).
 
@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.mesh import DiskSpec
-from app.observables import exact_constant_d
+from app.numerics.mesh import DiskSpec
+from app.physics.observables import exact_constant_d
 
 ROOT = Path(__file__).resolve().parent.parent
 L0 = R0 = 30.0

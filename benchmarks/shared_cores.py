@@ -1,6 +1,6 @@
 """1 and 2 ranks with the cores free and beside one competing CPU-bound process; not a test.
 Two ranks either as the product decides (a small case, or one beside a busy core, on one of them,
-the other asleep: app/fewer_ranks.py) or forced onto both (``solver.min_unknowns_per_rank=0``,
+the other asleep: app/numerics/fewer_ranks.py) or forced onto both (``solver.min_unknowns_per_rank=0``,
 ``solver.avoid_busy_cores=false``), whose MPI ranks
 busy-poll (Open MPI's default) or, with ``--yield``, yield when idle. Numbers go in
 docs/performance.md (issue 11, "shared cores").

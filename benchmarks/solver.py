@@ -17,7 +17,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from app import config as app_config
-from app.problem import DiffusionProblem
+from app.numerics.fem import DiffusionProblem
 
 COMM = MPI.COMM_WORLD
 

@@ -8,7 +8,7 @@ The default case (constant D, tensor form, default disk mesh, 0 to 1e4 s) on one
   = 1e-8)| on the same mesh;
 - measured space error: max |h - h_fine| with both at rtol = 1e-8, h_fine on a mesh with
   h_min and h_max 4 times smaller;
-- the estimates run.json reports (app/error_estimate.py), steps and loop time.
+- the estimates run.json reports (app/numerics/error_estimate.py), steps and loop time.
 All maxima are over the output times after t = 0.
 """
 
@@ -21,9 +21,9 @@ import time
 
 from mpi4py import MPI
 
-from app import error_estimate
+from app.numerics import error_estimate
 from app.config import build
-from app.pipeline import make_problem
+from app.numerics.discretisation import make_problem
 
 COMM = MPI.COMM_WORLD
 

@@ -13,7 +13,7 @@ import pytest
 
 from app import config as app_config
 from app import run as app_run
-from app.output import read_csv
+from app.runtime.output import read_csv
 
 pytestmark = pytest.mark.serial
 ROOT = Path(__file__).resolve().parents[1]

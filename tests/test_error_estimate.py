@@ -1,4 +1,4 @@
-"""The time and space error estimates of run.json (app/error_estimate.py) against the errors
+"""The time and space error estimates of run.json (app/numerics/error_estimate.py) against the errors
 measured with tight references, and their place in run.json and the warnings.
 
 Solver settings: constant D, tensor form, a coarse disk (h_min 4, h_max 40 nm), 0 to 300 s;
@@ -12,10 +12,10 @@ import json
 import pytest
 from mpi4py import MPI
 
-from app import error_estimate
+from app.numerics import error_estimate
 from app import run as app_run
 from app.config import build
-from app.pipeline import make_problem
+from app.numerics.discretisation import make_problem
 
 COMM = MPI.COMM_WORLD
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import jobs
 import pytest
 
-from app import mesh_arrays
+from app.numerics import mesh_arrays
 from app.config import build
-from app.mesh import DiskSpec, check_msh, spec_record
+from app.numerics.mesh import DiskSpec, check_msh, spec_record
 
 pytestmark = [pytest.mark.serial, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ TIMEOUT = 120
 SMALL = ["--set", "mesh.h_min=10", "--set", "mesh.h_max=40", "--set", "solver.t_end=100", "--set", "output.progress=false"]
 
 
-#: the small case solved on both ranks, not on rank 0 alone (app/fewer_ranks.py)
+#: the small case solved on both ranks, not on rank 0 alone (app/numerics/fewer_ranks.py)
 EVERY_RANK = ["--set", "solver.min_unknowns_per_rank=0", "--set", "solver.avoid_busy_cores=false"]
 
 
@@ -48,8 +48,8 @@ def test_a_failure_on_rank_0_alone_ends_both_ranks(tmp_path, per_rank):
     """The lattice field's cache file is a directory: every rank reads it as corrupt, and
     rank 0 alone, rewriting it, fails (an unwritable cache directory is bad input instead,
     refused before any work). The small case is solved on rank 0 while rank 1 sleeps
-    (app/fewer_ranks.py), unless every rank is made to solve."""
-    from app.field import cache_key, cache_path
+    (app/numerics/fewer_ranks.py), unless every rank is made to solve."""
+    from app.numerics.field import cache_key, cache_path
 
     cfg = build(mesh={"h_min": 10.0, "h_max": 40.0}, diffusion={"source": "lattice"})
     entry = cache_path(tmp_path / "cache", cache_key(cfg.model, DiskSpec.from_config(cfg).name, cfg.diffusion.degree))
@@ -250,7 +250,7 @@ def test_a_dead_x_server_is_replaced_before_the_next_render(tmp_path):
     script.write_text(
         "import os, signal, sys\n"
         "import numpy as np\n"
-        "from app import render\n"
+        "from app.render import render2d as render\n"
         "if not render.available():\n"
         "    sys.exit(77)\n"
         "x = np.linspace(-1.0, 1.0, 8)\n"

@@ -1,4 +1,4 @@
-"""A small problem on fewer ranks (app/fewer_ranks.py): how many ranks solve, that the others
+"""A small problem on fewer ranks (app/numerics/fewer_ranks.py): how many ranks solve, that the others
 sleep rather than spin, and that the answer and the files are those of every rank solving."""
 
 from __future__ import annotations
@@ -15,20 +15,21 @@ import pytest
 from mpi4py import MPI
 
 import jobs
-from app import fewer_ranks
+from app.runtime import scheduler
+from app.numerics import budget, fewer_ranks
 from app.config import build
-from app.output import read_csv
+from app.runtime.output import read_csv
 
 COMM = MPI.COMM_WORLD
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_unknowns_known_before_the_mesh_are_those_of_the_problem(mesh_dir):
-    from app.problem import DiffusionProblem
+    from app.numerics.fem import DiffusionProblem
 
     for degree in (1, 2):
         cfg = build(mesh={"directory": str(mesh_dir), "h_min": 10.0, "h_max": 40.0, "degree": degree})
-        n = fewer_ranks.unknowns(cfg, COMM)
+        n = budget.unknowns(cfg, COMM)
         problem = DiffusionProblem(cfg, COMM).setup()
         exact = problem.V.dofmap.index_map.size_global
         if degree == 1:
@@ -39,7 +40,7 @@ def test_the_unknowns_known_before_the_mesh_are_those_of_the_problem(mesh_dir):
 
 def test_how_many_ranks_solve(mesh_dir):
     cfg = build(mesh={"directory": str(mesh_dir)}, solver={"avoid_busy_cores": False})  # 6 155 unknowns
-    assert fewer_ranks.unknowns(cfg, COMM) == 6155
+    assert budget.unknowns(cfg, COMM) == 6155
 
     def ranks(per_rank):
         c = cfg.model_copy(deep=True)
@@ -103,7 +104,7 @@ def test_a_waiting_rank_sleeps_instead_of_spinning():
     wall, cpu = time.perf_counter(), time.thread_time()
     if COMM.rank == 0:
         time.sleep(1.0)
-    fewer_ranks.sleeping_barrier(COMM)
+    scheduler.sleeping_barrier(COMM)
     wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
     assert wall >= 0.99
     if COMM.rank > 0:

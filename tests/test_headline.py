@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.headline import headline_lines
+from app.studies.headline import headline_lines
 
 
 def curve(geometry, radius, barrier, t_half, B0=0.2):

@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from app import lattice
+from app.physics import lattice
 from app.config import ConfigError, Model, build
 
 BULK = 6.93  # nm^2/s, MODEL.md's check

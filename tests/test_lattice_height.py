@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import lattice
+from app.physics import lattice
 from app.config import NEV_RAD_S, Model
 
 A0_NM = 0.563

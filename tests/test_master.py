@@ -13,10 +13,12 @@ import pytest
 import scipy.linalg
 from mpi4py import MPI
 
-from app import lattice, master, stepper
+from app.physics import lattice
+from app.numerics import master
+from app.numerics import stepper
 from app.config import build
-from app.master import MasterProblem, column_rates, column_stencil
-from app.observables import decay_times, exact_constant_d
+from app.numerics.master import MasterProblem, column_rates, column_stencil
+from app.physics.observables import decay_times, exact_constant_d
 
 COMM = MPI.COMM_WORLD
 
@@ -128,8 +130,8 @@ def test_petsc_solution_equals_the_matrix_exponential(geometry, fold):
     p, res, positions, states = solve_states(cfg)
     sites, L, u0 = dense_reference(cfg)
     assert p.sites.full_size == len(sites)
-    assert len(states) == len(res.times) >= 5
-    for t, state in zip(res.times, states, strict=True):
+    assert len(states) == len(res.t) >= 5
+    for t, state in zip(res.t, states, strict=True):
         exact = scipy.linalg.expm(L * t) @ u0
         got = as_full(sites, positions, state, fold)
         err = np.max(np.abs(got - exact)) / u0.max()
@@ -162,7 +164,7 @@ def test_singlet_disk_follows_the_exact_constant_d_decay():
     )
     res = MasterProblem(cfg, COMM).solve()
     D = lattice.bulk_diffusion(cfg.model)
-    exact = exact_constant_d(res.times, D, cfg.model.l0, cfg.initial.r0)
+    exact = exact_constant_d(res.t, D, cfg.model.l0, cfg.initial.r0)
     rel = np.max(np.abs(res.h / exact - 1))
     assert rel < 5e-3, rel
     assert res.h[-1] < 0.7  # it did decay
@@ -180,7 +182,7 @@ def test_singlet_layer_is_within_two_percent_of_the_singlet_disk():
     }
     disk = MasterProblem(build(domain={"radius": 30.0}, **common), COMM).solve()
     layer = MasterProblem(build(domain={"radius": 30.0, "geometry": "layer"}, **common), COMM).solve()
-    t_disk, t_layer = decay_times(disk.times, disk.h)["t_half_s"], decay_times(layer.times, layer.h)["t_half_s"]
+    t_disk, t_layer = decay_times(disk.t, disk.h)["t_half_s"], decay_times(layer.t, layer.h)["t_half_s"]
     assert abs(t_layer / t_disk - 1) < 0.02, (t_disk, t_layer)
     assert t_layer != t_disk  # the faces do cut some partners
 

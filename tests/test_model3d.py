@@ -14,13 +14,14 @@ from dolfinx import fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
-from app import compat, lattice
+from app.runtime import compat
+from app.physics import lattice
 from app import config as app_config
-from app import field as app_field
-from app.cylinder import CylinderSpec, z_levels
-from app.mesh import cached_mesh
-from app.observables import exact_constant_d
-from app.problem import DiffusionProblem
+from app.numerics import field as app_field
+from app.numerics.cylinder import CylinderSpec, z_levels
+from app.numerics.mesh import cached_mesh
+from app.physics.observables import exact_constant_d
+from app.numerics.fem import DiffusionProblem
 
 COMM = MPI.COMM_WORLD
 
@@ -56,7 +57,7 @@ def test_singlet_layer_is_the_exact_2d_decay(mesh_dir):
     )  # fmt: skip
     res = DiffusionProblem(cfg, COMM).solve()
     D = bulk_tensor(cfg.model)
-    exact = exact_constant_d(res.times, D[0, 0], cfg.model.l0, cfg.initial.r0)
+    exact = exact_constant_d(res.t, D[0, 0], cfg.model.l0, cfg.initial.r0)
     err = np.max(np.abs(res.h / exact - 1.0))
     assert err < 1e-2, err
     assert res.h[-1] < 0.8  # it decayed: the comparison is not vacuous
@@ -96,7 +97,7 @@ def test_singlet_slab_is_the_exact_separable_decay(mesh_dir):
     D = bulk_tensor(cfg.model)
     assert abs(D[2, 2] - 19.94) < 0.01 and abs(D[0, 0] - 6.93) < 0.01
     m = cfg.model
-    t = res.times[1:]
+    t = res.t[1:]
     exact = exact_constant_d(t, D[0, 0], m.l0, cfg.initial.r0) * z_decay(t, D[2, 2], m.z0 / 2, 15.0, m.z0)
     err = np.max(np.abs(res.h[1:] / exact - 1.0))
     assert err < 1e-2, err
@@ -271,7 +272,7 @@ def test_3d_defaults_from_the_mesh_study_unless_given():
 
 
 def test_the_3d_presets_resolve_and_compare_like_with_like():
-    from app import preset as app_preset
+    from app.studies import catalogue as app_preset
 
     beyond = app_preset.resolve(app_preset.load_preset("beyond_2d"))
     groups: dict[str, list] = {}
@@ -290,7 +291,7 @@ def test_the_3d_presets_resolve_and_compare_like_with_like():
 
 
 def test_quick_mode_keeps_small_disks_valid():
-    from app import preset as app_preset
+    from app.studies import catalogue as app_preset
 
     for name in ("beyond_2d", "spreading_3d"):
         for cfg in app_preset.resolve(app_preset.load_preset(name), quick=True).configs:
@@ -300,7 +301,8 @@ def test_quick_mode_keeps_small_disks_valid():
 def test_prediction_plots_decay_times_against_the_field_by_geometry():
     """prediction_3d's lifetimes plot: each geometry's series at R = 300 nm has 20 mT, 0.2 T
     and 2 T, and a key that is no positive number is one clear line."""
-    from app import preset as app_preset
+    from app.studies import catalogue as app_preset
+    from app.studies import preset as figure_preset
 
     pred = app_preset.resolve(app_preset.load_preset("prediction_3d"))
     assert pred.spec.lifetimes == "model.B0"
@@ -315,4 +317,4 @@ def test_prediction_plots_decay_times_against_the_field_by_geometry():
     assert all(len({geo for geo, _ in m}) == 1 for m in series.values())
     expected = r"figure.lifetimes: expected a key with a positive number, got 'model.nope'"
     with pytest.raises(app_config.ConfigError, match=expected):
-        app_preset.lifetime_x(pred.configs[0], "model.nope", "here")
+        figure_preset.lifetime_x(pred.configs[0], "model.nope", "here")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from conftest import COMM
 
-from app import operator_cache
+from app.numerics import operator_cache
 from app.config import build
-from app.master import MasterProblem, operator_key
-from app.output import read_csv
+from app.numerics.master import MasterProblem, operator_key
+from app.runtime.output import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

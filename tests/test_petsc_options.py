@@ -8,7 +8,7 @@ import pytest
 from petsc4py import PETSc
 
 from app import config as app_config
-from app import petsc_options
+from app.numerics import petsc_options
 from app import run as app_run
 
 SOLVER = "(TS bdf, KSP cg, PC hypre)"

@@ -8,10 +8,10 @@ import numpy as np
 from mpi4py import MPI
 
 from app import config as app_config
-from app import field as app_field
-from app import lattice
-from app.cylinder import CylinderSpec
-from app.mesh import cached_mesh
+from app.numerics import field as app_field
+from app.physics import lattice
+from app.numerics.cylinder import CylinderSpec
+from app.numerics.mesh import cached_mesh
 
 COMM = MPI.COMM_WORLD
 
@@ -76,7 +76,7 @@ def test_the_solve_uses_the_planes_dzz(mesh_dir):
     """On a small slab the D^zz of the planes is what the finite elements solve with: without
     the electron (D^zz the bulk value either way) 'planes' and 'point' give the same h(t),
     with it the planes' face resists more and h decays more slowly."""
-    from app.problem import DiffusionProblem
+    from app.numerics.fem import DiffusionProblem
 
     def h(zz: str, sz: float):
         cfg = app_config.build(

@@ -1,4 +1,4 @@
-"""Renders and VTX files of the 3D model (app/render3d.py) on a tiny slab (R = 15 nm), the
+"""Renders and VTX files of the 3D model (app/render/render3d.py) on a tiny slab (R = 15 nm), the
 gathered tetrahedral grid, and the 3D media of a decay preset. Every test runs on one rank
 and under mpirun -n 2 (gathers and writers are collective); the pictures themselves need
 an X server or Xvfb (render.available()) and are skipped, on every rank, without one."""
@@ -15,10 +15,13 @@ from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
 from app import config as app_config
-from app import figures, render, render3d, report
-from app import preset as app_preset
-from app.geometry import continuum_initial_state
-from app.problem import DiffusionProblem
+from app.studies import figures
+from app.render import render2d as render
+from app.render import render3d
+from app.studies import report
+from app.studies import catalogue as app_preset
+from app.physics.geometry import continuum_initial_state
+from app.numerics.fem import DiffusionProblem
 
 COMM = MPI.COMM_WORLD
 R, TOP, FACE = 15.0, 15.0, 5.0  # the tiny slab: radius, top face, face of the dot layer (nm)
@@ -161,8 +164,8 @@ def test_recorder_writes_vtx_of_u_and_d_and_the_pictures(slab, shared_tmp):
         assert path.name in ("case_u.bp", "case_D.bp") and (path / "md.idx").exists()
     assert len(rec.paths) == 2
     if COMM.rank == 0:
-        assert len(rec.frames) == len(res.times)
-        assert [f[0] for f in rec.frames] == pytest.approx(list(res.times))
+        assert len(rec.frames) == len(res.t)
+        assert [f[0] for f in rec.frames] == pytest.approx(list(res.t))
         assert rec.frames[-1][1] == pytest.approx(res.h[-1], rel=1e-12)
         assert rec.D.bounds[4:] == pytest.approx((-TOP, TOP))
         assert rec.D.point_data["D_zz"].min() > 0 and rec.D.point_data["D_rr"].min() > 0
@@ -173,7 +176,7 @@ def test_recorder_writes_vtx_of_u_and_d_and_the_pictures(slab, shared_tmp):
     made = rec.media(shared_tmp, "case", "tiny slab")
     gif, (slices, d_png) = made["animation"], made["images"]
     frames = iio.imread(gif, index=None)
-    assert gif.read_bytes()[:6] == b"GIF89a" and frames.shape[0] == len(res.times)
+    assert gif.read_bytes()[:6] == b"GIF89a" and frames.shape[0] == len(res.t)
     assert frames.shape[1:3] == (render3d.XZ_SIZE[1], render3d.XZ_SIZE[0])
     assert not np.array_equal(frames[0], frames[-1])  # the polarisation moved
     rows = len(render3d.panel_indices(res.h))

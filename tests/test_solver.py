@@ -8,10 +8,10 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from app import compat
+from app.runtime import compat
 from app import config as app_config
-from app.observables import exact_constant_d
-from app.problem import DiffusionProblem
+from app.physics.observables import exact_constant_d
+from app.numerics.fem import DiffusionProblem
 
 COMM = MPI.COMM_WORLD
 
@@ -38,7 +38,7 @@ def test_constant_d_matches_exact_decay_and_converges(mesh_dir, r0):
             solver={"t_end": 300.0, "rtol": 1e-6, "atol": 1e-8},
         )
         res = DiffusionProblem(cfg, COMM).solve()
-        exact = exact_constant_d(res.times, D, cfg.model.l0, r0)
+        exact = exact_constant_d(res.t, D, cfg.model.l0, r0)
         err = np.max(np.abs(res.h / exact - 1.0))
         assert err < 5e-3, f"h_min={h_min}: max relative error {err:.2e}"
         errors.append(err)

@@ -1,4 +1,4 @@
-"""Sweeps (app/sweep.py, app/scheduler.py): the cases a spec makes, cases on groups of ranks
+"""Sweeps (app/studies/sweep.py, app/runtime/scheduler.py): the cases a spec makes, cases on groups of ranks
 giving the numbers of the same cases run one by one, resuming, and bad specs (one line,
 exit 2, nothing written). Tiny cases: a 100 nm disk on a coarse mesh, 0 to 100 s, default
 solver tolerances."""
@@ -15,10 +15,11 @@ import pytest
 from mpi4py import MPI
 
 from app import config as app_config
-from app import mesh as app_mesh
-from app import preset as app_preset
+from app.numerics import mesh as app_mesh
+from app.studies import catalogue as app_preset
 from app import run as app_run
-from app import scheduler, sweep
+from app.runtime import scheduler
+from app.studies import sweep
 
 COMM = MPI.COMM_WORLD
 

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from conftest import COMM
 
-from app import figures, report
-from app import preset as app_preset
+from app.studies import figures
+from app.studies import report
+from app.studies import catalogue as app_preset
 from app.config import ConfigError
-from app.output import read_csv
-from app.validation import metrics
+from app.runtime.output import read_csv
+from app.studies.validation import metrics
 
 SMALL = """
 [figure]

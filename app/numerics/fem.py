@@ -1,0 +1,278 @@
+"""The diffusion problem on the disk (2D) or the cylinder (3D), solved with a PETSc TS (nm, s).
+
+One object, one explicit pipeline (``setup``):
+
+    mesh -> spaces -> diffusion field -> forms -> observables -> time stepper
+
+then ``solve()`` integrates from 0 to ``solver.t_end`` and records h(t)/h(0) at
+log-spaced output times. The continuum forms are those of MODEL.md section 5:
+
+- ``paper``:        (du/dt, v) + (D grad u, grad v) + (v grad D, grad u) = 0
+- ``conservative``: (du/dt, v) + (D grad u, grad v) = 0
+- ``tensor``:       (du/dt, v) + (D^ab grad u, grad v) = 0
+
+``domain.geometry = "layer" | "slab"`` solves the tensor form in 3D (MODEL.md 10) on the
+cylinder of :mod:`app.numerics.cylinder`, with D^ab 3x3; ``paper`` and ``conservative`` are 2D only.
+
+Mass M and stiffness K are assembled once and handed, with the state and the weight of
+the observable, to the shared time stepper (:mod:`app.numerics.stepper`), which integrates
+M u' + K u = s(t) b (a source only for manufactured solutions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from dolfinx import mesh as dmesh
+from dolfinx.fem import petsc as fem_petsc
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from app.config import Config
+from app.physics.geometry import continuum_initial_state, continuum_top
+from app.runtime import compat
+from app.numerics import mesh as app_mesh
+from app.numerics.cylinder import LAYER_TAG
+from app.numerics.disk import RIM_TAG
+from app.numerics.field import lattice_diffusion
+from app.numerics.problem import Problem
+from app.numerics.stepper import TimeStepper
+
+__all__ = ["DiffusionProblem", "assemble_vector"]
+
+
+def hyperfine_profile(x, l0: float, z0: float | None = None):
+    """A / A0 for UFL spatial coordinates x (nm): exp(-(x^2 + y^2) / l0^2) on the disk; in 3D
+    (``z0`` given) times cos^2(pi z / z0) for |z| <= z0 / 2 and 0 beyond (MODEL.md 8a, 10)."""
+    gauss = ufl.exp(-(x[0] ** 2 + x[1] ** 2) / l0**2)
+    if z0 is None:
+        return gauss
+    return ufl.conditional(ufl.le(abs(x[2]), z0 / 2), ufl.cos(ufl.pi * x[2] / z0) ** 2, 0.0) * gauss
+
+
+def assemble_vector(form) -> PETSc.Vec:
+    """Assemble a linear form and add the ghost contributions to their owners."""
+    vec = fem_petsc.assemble_vector(fem.form(form))
+    vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    return vec
+
+
+def scalar_of(D):
+    """Isotropic part of a 2D diffusion coefficient: D itself, or the half-trace of a tensor."""
+    return ufl.tr(D) / 2 if ufl.shape(D) == (2, 2) else D
+
+
+def tensor_of(D, dim: int = 2):
+    """Tensor form of a diffusion coefficient: D itself, or D * identity (dim x dim) for a scalar."""
+    return D if ufl.shape(D) != () else D * ufl.Identity(dim)
+
+
+#: a sparse direct factorisation instead of the AMG, on one rank, up to this many unknowns
+#: (docs/performance.md: on the default mesh it halves the time loop; at 1.8e5 unknowns the AMG wins)
+DIRECT_MAX_DOFS = 60_000
+
+
+def direct_options(solver, symmetric: bool, ranks: int, dofs: int) -> dict:
+    """The preconditioner of a small problem on one rank: a Cholesky (LU for the paper form)
+    factorisation, which the stepper reuses across shifts like the AMG hierarchy; ``{}``
+    (the AMG) on more ranks, above :data:`DIRECT_MAX_DOFS`, or when ``solver.petsc_options``
+    sets anything of the preconditioner (a ``pc_*`` key)."""
+    if ranks > 1 or dofs > DIRECT_MAX_DOFS or any(k.startswith("pc_") for k in solver.petsc_options):
+        return {}
+    return {"pc_type": "cholesky" if symmetric else "lu", "pc_factor_mat_ordering_type": "nd"}
+
+
+class DiffusionProblem(Problem):
+    """Polarisation diffusion on the disk or the cylinder.
+
+    Parameters
+    ----------
+    config:
+        The validated configuration.
+    comm:
+        Communicator the mesh is distributed over.
+    diffusion:
+        D in nm^2/s: a number, a constant 2x2 array, a DOLFINx Function (scalar or 2x2
+        tensor valued) on this problem's mesh, or a callable ``f(problem) -> Function``
+        called once the mesh exists. ``None`` takes ``[diffusion]`` from the configuration.
+    initial:
+        Callable ``x -> u0`` for interpolation (x of shape (3, N)); default the Gaussian
+        exp(-(x^2 + y^2) / r0^2), in 3D times the z-profile (:mod:`app.physics.geometry`).
+    source:
+        Optional manufactured source ``(g, s)``: a UFL expression g(x) and a function s(t),
+        adding s(t) g to the right-hand side. For verification.
+    mesh:
+        Optional prebuilt ``(mesh, cell_tags, facet_tags)``; default the Gmsh disk, or the
+        cylinder for layer and slab. The Dirichlet facets are those tagged
+        :data:`app.numerics.disk.RIM_TAG`, or every exterior facet of a mesh without that tag.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        comm: MPI.Comm = MPI.COMM_WORLD,
+        *,
+        diffusion=None,
+        initial: Callable | None = None,
+        source: tuple | None = None,
+        mesh=None,
+    ):
+        super().__init__(config, comm)
+        self._diffusion_input = diffusion
+        self._initial = initial
+        self._source = source
+        self._mesh_input = mesh
+
+    # --- pipeline -----------------------------------------------------------------------
+
+    def stages(self):
+        return (
+            self.create_mesh,
+            self.create_spaces,
+            self.create_diffusion,
+            self.create_forms,
+            self.create_observables,
+            self.create_time_stepper,
+        )
+
+    def create_mesh(self) -> None:
+        if self._mesh_input is not None:
+            self.mesh, self.cell_tags, self.facet_tags = self._mesh_input
+        else:
+            self.mesh, self.cell_tags, self.facet_tags = app_mesh.cached_mesh(
+                self.mesh_spec(), self.config.mesh.directory, self.comm
+            )
+        self.dim = self.mesh.geometry.dim
+
+    def mesh_spec(self):
+        return app_mesh.spec_of(self.config)
+
+    def create_spaces(self) -> None:
+        self.V = fem.functionspace(self.mesh, ("Lagrange", self.config.mesh.degree))
+        self.x = ufl.SpatialCoordinate(self.mesh)
+        tdim = self.mesh.topology.dim
+        self.mesh.topology.create_connectivity(tdim - 1, tdim)
+        rim = self.facet_tags.find(RIM_TAG) if self.facet_tags is not None else np.zeros(0, np.int32)
+        if self.comm.allreduce(len(rim)) == 0:  # a mesh of one's own: its whole boundary
+            rim = dmesh.exterior_facet_indices(self.mesh.topology)
+        self.bcs = []
+        if self.config.domain.boundary == "dirichlet":
+            dofs = fem.locate_dofs_topological(self.V, tdim - 1, rim)
+            self.bcs = [fem.dirichletbc(PETSc.ScalarType(0), dofs, self.V)]
+        self.u = fem.Function(self.V, name="u")
+
+    def create_diffusion(self) -> None:
+        """The diffusion field D (nm^2/s) as a UFL object: Constant or Function."""
+        D = self._diffusion_input
+        if D is None:
+            d = self.config.diffusion
+            if d.source == "constant":
+                D = d.constant
+            else:
+                D = lattice_diffusion(self)
+        if callable(D) and not isinstance(D, ufl.core.expr.Expr):  # a UFL expression is callable too
+            D = D(self)
+        if isinstance(D, (fem.Function, ufl.core.expr.Expr)):
+            self.D = D
+        else:
+            self.D = fem.Constant(self.mesh, np.asarray(D, dtype=PETSc.ScalarType))
+        if ufl.shape(self.D) not in ((), (self.dim, self.dim)):
+            raise ValueError(
+                f"diffusion: expected a scalar or a {self.dim}x{self.dim} tensor, got shape {ufl.shape(self.D)}"
+            )
+
+    def create_forms(self) -> None:
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        form = self.config.diffusion.form
+        if form == "paper":
+            D = scalar_of(self.D)
+            k = D * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
+            if isinstance(self.D, fem.Function):
+                k += v * ufl.inner(ufl.grad(D), ufl.grad(u)) * ufl.dx
+        elif form == "conservative":
+            k = scalar_of(self.D) * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
+        else:  # tensor
+            k = ufl.inner(tensor_of(self.D, self.dim) * ufl.grad(u), ufl.grad(v)) * ufl.dx
+        self.symmetric = form != "paper"
+        # lumped: the vertex rule makes M diagonal (stored in K's pattern, so the stepper's
+        # AXPY stays SAME_NONZERO_PATTERN) and positive, which with the M-matrix part of K
+        # keeps u from the undershoots a consistent mass gives a discontinuous initial state
+        dx_mass = ufl.dx
+        if self.config.mesh.mass == "lumped":
+            dx_mass = ufl.dx(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+        self.a_mass = fem.form(u * v * dx_mass)
+        self.a_stiff = fem.form(k)
+
+        self.M = compat.assemble_matrix(self.a_mass, self.bcs, diagonal=1.0)
+        self.M.assemble()
+        self.K = compat.assemble_matrix(self.a_stiff, self.bcs, diagonal=0.0)
+        self.K.assemble()
+
+        self.b = None
+        if self._source is not None:
+            g, self._source_time = self._source
+            self.b = assemble_vector(g * v * ufl.dx)
+            fem_petsc.set_bc(self.b, self.bcs)
+
+        # initial state
+        self.u.interpolate(self._initial or continuum_initial_state(self.config))
+        if self.bcs:
+            self.bcs[0].set(self.u.x.array)  # u = 0 on the rim, also at t = 0
+        self.u.x.scatter_forward()
+
+    def create_time_stepper(self) -> None:
+        source = None if self.b is None else (self.b, self._source_time)
+        self.stepper = TimeStepper(
+            self.comm, self.M, self.K, self.u.x.petsc_vec, self.w, self.config.solver,
+            symmetric=self.symmetric, source=source, total=self.total, layer=self.layer,
+            diagonal_mass=self.config.mesh.mass == "lumped",
+            defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize()),
+        )  # fmt: skip
+        self.ts = self.stepper.ts
+        self.petsc_options = self.stepper.petsc_options
+
+    def create_observables(self) -> None:
+        v = ufl.TestFunction(self.V)
+        m = self.config.model
+        profile = hyperfine_profile(self.x, m.l0, m.z0 if self.dim == 3 else None)
+        self.w = assemble_vector(profile * v * ufl.dx(metadata={"quadrature_degree": 6}))
+        self.total = assemble_vector(v * ufl.dx)
+        self.layer = None  # 3D: the weight of the dot layer's cells, for the budget
+        if self.dim == 3 and self.cell_tags is not None:
+            dx_layer = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.cell_tags, subdomain_id=LAYER_TAG)
+            self.layer = assemble_vector(v * dx_layer)
+
+    # --- observables and the time loop ---------------------------------------------------
+
+    @property
+    def state(self) -> PETSc.Vec:
+        """u as a PETSc Vec (the stepper advances it in place)."""
+        return self.u.x.petsc_vec
+
+    def output_callback(self, on_output: Callable | None) -> Callable | None:
+        """``on_output(t, u)`` receives the state as a DOLFINx Function."""
+        if on_output is None:
+            return None
+        out = fem.Function(self.V, name="u")
+
+        def callback(t, vec):
+            vec.copy(out.x.petsc_vec)
+            out.x.scatter_forward()
+            on_output(t, out)
+
+        return callback
+
+    def finish(self) -> None:
+        self.u.x.scatter_forward()
+
+    def statistics(self) -> dict:
+        stats = {
+            "dofs": int(self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs),
+            "cells": int(self.mesh.topology.index_map(self.dim).size_global),
+        }
+        if self.dim == 3:
+            stats["z_top_nm"] = continuum_top(self.config)
+        return stats

@@ -1,0 +1,92 @@
+"""The result of a solve: h(t)/h(0) at the output times, the decay times, and the record
+``run.json`` keeps. One class for every caller (the CLI, figures, sweeps, validation, a
+user's script), and the one place that names the result's columns and keys.
+
+Units: t in s, h as h(t)/h(0) (dimensionless).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.config import Config
+from app.physics.geometry import geometry_label
+from app.physics.observables import decay_times
+from app.runtime.output import versions
+
+#: the columns of ``overhauser.csv``, in order: output time (s) and h(t)/h(0)
+COLUMNS = ("t_s", "h_over_h0")
+#: the decay times' keys (s) in ``run.json``'s ``decay``, a sweep's table and a figure's curves
+T_HALF, T_1E = "t_half_s", "t_1e_s"
+
+
+@dataclass
+class Result:
+    """What :func:`app.solve` (or a problem's ``solve()``) produced.
+
+    ``t`` (s) and ``h`` (h(t)/h(0)) are NumPy arrays, complete on every rank; ``stats``
+    are the time stepper's and the set-up's statistics. The job's fields (``ranks`` ...
+    ``lattice_field``) are filled by :func:`app.solve`; a bare problem's ``solve()`` leaves
+    them at their defaults.
+    """
+
+    config: Config
+    t: np.ndarray
+    h: np.ndarray
+    stats: dict = field(default_factory=dict)
+    #: ranks of the job, ranks that solved, and why fewer (``'small'``, ``'busy cores'``)
+    ranks: int = 1
+    ranks_solving: int = 1
+    fewer_ranks_because: str | None = None
+    #: the error estimate's dict (:mod:`app.numerics.error_estimate`), or None
+    error_estimate: dict | None = None
+    #: wall time of the whole solve (s), set-up and error estimate included
+    wall_total_s: float = float("nan")
+    #: where the lattice D came from (cache hits, points evaluated), or None
+    lattice_field: dict | None = None
+
+    @property
+    def decay(self) -> dict[str, float]:
+        """``{"t_half_s": ..., "t_1e_s": ...}`` (s; nan when not reached)."""
+        return decay_times(self.t, self.h)
+
+    @property
+    def t_half(self) -> float:
+        """First time (s) at which h(t)/h(0) falls to 1/2; nan when not reached."""
+        return self.decay[T_HALF]
+
+    @property
+    def t_1e(self) -> float:
+        """First time (s) at which h(t)/h(0) falls to 1/e; nan when not reached."""
+        return self.decay[T_1E]
+
+    @property
+    def geometry(self) -> str:
+        """The one line saying which geometry this answer assumes."""
+        return geometry_label(self.config)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The columns of ``overhauser.csv``: ``t_s`` and ``h_over_h0``."""
+        return dict(zip(COLUMNS, (self.t, self.h), strict=True))
+
+    def summary(self) -> dict:
+        """The dict ``run.json`` records: configuration, versions, ranks, geometry, decay
+        times, solver statistics, error estimate, wall time (and the lattice field's source)."""
+        out = {
+            "name": self.config.output.name,
+            "config": self.config.model_dump(mode="json"),
+            "versions": versions(),
+            "ranks": self.ranks,
+            "ranks_solving": self.ranks_solving,
+            "fewer_ranks_because": self.fewer_ranks_because,  # 'small' problem, or 'busy cores'
+            "geometry": self.geometry,
+            "decay": self.decay,
+            "solver": self.stats,
+            "error_estimate": self.error_estimate,
+            "wall_total_s": self.wall_total_s,
+        }
+        if self.lattice_field is not None:
+            out["lattice_field"] = self.lattice_field
+        return out

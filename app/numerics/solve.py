@@ -1,0 +1,55 @@
+"""``app.solve(config)``: one configuration, solved as the CLI's ``--single`` solves it.
+
+Pre-flight size check, the problem on as many ranks as it is worth
+(:mod:`app.numerics.fewer_ranks`), set-up, time loop, the error estimate if asked for, and the
+public :class:`app.numerics.result.Result`, complete on every rank of ``comm``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from mpi4py import MPI
+
+from app.config import Config
+from app.numerics import budget, error_estimate, fewer_ranks
+from app.numerics.discretisation import make_problem
+from app.numerics.result import Result
+
+
+def solve(
+    config: Config, comm: MPI.Comm | None = None, *, progress: bool | None = None, error_estimate: bool | None = None
+) -> Result:
+    """Solve ``config`` (collective on ``comm``, default MPI.COMM_WORLD; serial without mpirun).
+
+    Any form and geometry. ``progress`` (default ``output.progress``) shows a bar on rank 0;
+    ``error_estimate`` (default ``solver.error_estimate``) adds the two companion solves'
+    estimate. Raises :class:`app.config.ConfigError` (one line) for a job over
+    ``solver.max_memory_gb``.
+    """
+    comm = comm or MPI.COMM_WORLD
+    budget.check(config)
+    estimate = config.solver.error_estimate if error_estimate is None else error_estimate
+    t_start = time.perf_counter()
+    mine, _, why = fewer_ranks.solving_ranks(config, comm)
+    result = fewer_ranks.on_ranks(comm, mine, lambda sub: _solve(config, sub, t_start, progress, estimate))
+    result.ranks, result.fewer_ranks_because = comm.size, why or None
+    return result
+
+
+def _solve(config: Config, comm: MPI.Comm, t_start: float, progress: bool | None, estimate: bool) -> Result:
+    problem = make_problem(config, comm).setup()
+    result = problem.solve(progress=progress)
+    if estimate:
+        result.error_estimate = error_estimate.estimate(config, result.h, comm)
+    result.ranks_solving = comm.size
+    result.wall_total_s = time.perf_counter() - t_start
+    field = getattr(problem, "lattice_field", None)
+    if field is not None:  # collective: every rank has one
+        result.lattice_field = {
+            "cache": comm.allgather(field.cache),
+            "points_evaluated": comm.allreduce(field.evaluated),
+            "points_owned": comm.allreduce(field.owned),
+            "wall_s": result.stats["wall_setup_s"]["diffusion"],
+        }
+    return result

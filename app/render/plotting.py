@@ -1,0 +1,250 @@
+"""Matplotlib figures (rank 0 only; Agg backend, no screen needed). Units in every label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from app.runtime.output import atomic_write  # noqa: E402
+from app.physics.experiments import ANCHORS, NOT_DRAWN  # noqa: E402
+from app.physics.observables import crossing_time  # noqa: E402
+
+#: axis labels of the lifetimes plot for the keys it is used with
+LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "initial.r0": "initial width r$_0$ (nm)",
+                 "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)"}
+
+BULK_STYLE = dict(color="0.5", ls=":", lw=1.2)
+
+
+def save(fig, path: str | Path) -> None:
+    """Write a figure atomically as PNG and close it."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=130, bbox_inches="tight"), binary=True)
+    plt.close(fig)
+
+
+def field_cuts(cuts: dict, path: str | Path, title: str, bulk: float | None = None) -> None:
+    """D, D^rr and D^tt against r along the x axis and along the diagonal (log scale)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    cuts_meta = (("axis", "along the x axis (y = 0)"), ("diag", "along the diagonal (x = y)"))
+    for ax, (key, label) in zip(axes, cuts_meta, strict=True):
+        r = cuts["r_nm"]
+        ax.plot(r, cuts[f"D_{key}"], color="k", lw=2, label="D = (D$^{xx}$ + D$^{yy}$)/2")
+        ax.plot(r, cuts[f"Drr_{key}"], color="tab:blue", label="D$^{rr}$ (radial)")
+        ax.plot(r, cuts[f"Dtt_{key}"], color="tab:orange", label="D$^{tt}$ (tangential)")
+        if bulk is not None:
+            ax.axhline(bulk, **BULK_STYLE, label=f"bulk {bulk:.2f} nm$^2$/s")
+        ax.set_yscale("log")
+        ax.set_xlabel("r (nm)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("diffusion coefficient (nm$^2$/s)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def decays(columns: dict, path: str | Path, title: str, extra: dict | None = None, window=None) -> None:
+    """h(t)/h(0) against t on a log axis; one line per curve, the t_1/2 of each marked."""
+    t = columns["t_s"]
+    compare = {k.rsplit(" [", 1)[0]: k for k in columns if k.endswith("]") and " [" in k}
+    labels = [k for k in columns if k != "t_s" and k not in compare.values()]
+    many = len(labels) > 7  # then distinct colours, and the legend beside the axes, not over the curves
+    fig, ax = plt.subplots(figsize=(11.5, 5.2) if many else (7.5, 4.8))
+    cmap = plt.get_cmap("tab20" if many else "viridis")
+    forms = {"paper": "-", "conservative": "--", "tensor": "-."}
+    for i, label in enumerate(labels):
+        color = cmap(i % 20) if many else cmap(i / max(len(labels) - 1, 1) * 0.9)
+        style = dict(color=color, lw=2)
+        if "singlet" in label:
+            style = dict(color="k", lw=2.5)
+        for form, ls in forms.items():  # the comparison of continuum forms
+            if label.endswith(f", {form}"):
+                style = dict(color="tab:blue" if label.startswith("0.2") else "tab:red", ls=ls, lw=2)
+        h = columns[label]
+        th = crossing_time(t, h, 0.5)
+        ax.plot(t[1:], h[1:], label=f"{label}  (t$_{{1/2}}$ = {th:.3g} s)" if np.isfinite(th) else label, **style)
+        if np.isfinite(th):
+            ax.plot([th], [0.5], "o", color=style["color"], ms=4)
+        if label in compare:  # the article's form: thin dashed, same colour
+            ax.plot(t[1:], columns[compare[label]][1:], color=style["color"], ls="--", lw=0.9)
+    if compare:
+        form = next(iter(compare.values())).rsplit(" [", 1)[1].rstrip("]")
+        ax.plot([], [], color="0.3", ls="--", lw=0.9, label=f"thin dashed: the same with the article's {form} form")
+    for label, (h, style) in (extra or {}).items():
+        ax.plot(t[1:], h[1:], label=label, **style)
+    if window is not None:
+        ax.axvspan(window[0], window[1], color="0.9", zorder=0, label="fit window")
+    ax.set_xscale("log")
+    ax.set_xlim(t[1], t[-1])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time t (s)")
+    ax.set_ylabel("Overhauser field h(t) / h(0)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    if many:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=8, loc="lower left")
+    save(fig, path)
+
+
+def validation(columns: dict, rows: list[dict], path: str | Path, title: str, window) -> None:
+    """One panel per group: the lattice reference solid black, the others coloured, with
+    max |h - h_lattice| over the window in the legend."""
+    t = columns["t_s"]
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    ncol = min(4, len(groups))
+    nrow = -(-len(groups) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), sharex=True, sharey=True, squeeze=False)
+    styles = {"paper": dict(color="tab:red", ls="--"), "conservative": dict(color="tab:orange", ls="-."),
+              "tensor": dict(color="tab:blue", ls="-")}  # fmt: skip
+    geo = {"layer": dict(color="tab:green", ls="-"), "slab": dict(color="tab:purple", ls="-")}
+    for ax, group in zip(axes.ravel(), groups, strict=False):
+        for r in (r for r in rows if r["group"] == group):
+            h = columns[r["label"]]
+            name = r["label"].split(": ", 1)[-1]
+            if r["reference"]:
+                style, text = dict(color="k", lw=2.6), f"{name} (reference)"
+            else:
+                style = dict(styles.get(r["form"], geo.get(r["geometry"].split(",")[0], {})), lw=1.6)
+                if "pumped" in r["geometry"]:
+                    style["ls"] = ":"
+                text = f"{name}: max|dh| = {r['max_abs_dh']:.3f}"
+            ax.plot(t[1:], h[1:], label=text, **style)
+        ax.axvspan(window[0], window[1], color="0.95", zorder=0)
+        ax.set_xscale("log")
+        ax.set_xlim(t[1], t[-1])
+        ax.set_ylim(0, 1.02)
+        ax.set_title(group, fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower left")
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("time t (s)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("h(t) / h(0)")
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str, *, xlog: bool = True,
+              anchors=(), note: str | None = None, measured: list[dict] | None = None) -> None:
+    """t_1/2 (solid, dots) and t_1/e (dashed) against a parameter on log axes, one colour
+    per series. ``rows``: dicts with series, x, t_half_s, t_1e_s. ``anchors``: measured
+    ranges (:class:`app.physics.experiments.Anchor`) drawn as labelled grey bands (a line where a
+    single time is known, a dotted line where only a lower bound is); ``note`` goes under the
+    axes; ``measured``: points (x, t_s, label) of the user's own data."""  # fmt: skip
+    fig, ax = plt.subplots(figsize=(7.6 if anchors else 6.8, 5.0 if note else 4.6))
+    series = list(dict.fromkeys(r["series"] for r in rows))
+    cmap = plt.get_cmap("tab10")
+    for i, name in enumerate(series):
+        mine = sorted((r for r in rows if r["series"] == name), key=lambda r: r["x"])
+        x = [r["x"] for r in mine]
+        color = cmap(i % 10)
+        ax.plot(x, [r["t_half_s"] for r in mine], "o-", color=color, lw=2, label=f"{name}: t$_{{1/2}}$")
+        ax.plot(x, [r["t_1e_s"] for r in mine], "s--", color=color, lw=1, ms=3, label=f"{name}: t$_{{1/e}}$")
+    greys = ("0.55", "0.7", "0.4", "0.25")
+    for j, a in enumerate(anchors):
+        grey = greys[j % len(greys)]
+        text = f"{a.label} ({a.reference})"
+        if a.high_s is None:
+            ax.axhline(a.low_s, color=grey, lw=1.5, ls=(0, (1, 1)), label=f"lower bound: {text}")
+        elif a.high_s == a.low_s:
+            ax.axhline(a.low_s, color=grey, lw=2.5, alpha=0.7, label=text)
+        else:
+            ax.axhspan(a.low_s, a.high_s, facecolor=grey, alpha=0.25, edgecolor="0.3",
+                       hatch=("", "//", "\\\\", "..")[j % 4], label=text)  # fmt: skip
+    if measured:
+        ax.plot([m["x"] for m in measured], [m["t_s"] for m in measured], "k*", ms=9, label="measured (--measured)")
+        for m in measured:
+            if m.get("label"):
+                ax.annotate(m["label"], (m["x"], m["t_s"]), xytext=(5, 3), textcoords="offset points", fontsize=7)
+    if xlog:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("decay time (s)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    if anchors:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=8)
+    if note:
+        import textwrap
+
+        fig.text(0.01, -0.02, textwrap.fill(note, 170), fontsize=7, ha="left", va="top")
+    save(fig, path)
+
+
+def sweep(records: list[dict], x: str, series_keys: list[str], path: str | Path, title: str,
+          experiments: bool = False, measured: list[dict] | None = None) -> None:
+    """A sweep's t_1/2 and t_1/e against its x key, one series per value of the other
+    varied keys; with ``experiments``, the measured decay times of MODEL.md section 9."""  # fmt: skip
+
+    def name(params: dict) -> str:
+        parts = []
+        for k in series_keys:
+            v = params[k]
+            if k == "model.electron_sz":
+                parts.append("(2,0) singlet" if v == 0 else f"(1,1), s = {v:+g}")
+            elif k == "diffusion.form":
+                parts.append(str(v))
+            else:
+                parts.append(f"{k.split('.')[-1]} = {v:g}" if isinstance(v, float) else f"{k.split('.')[-1]} = {v}")
+        return ", ".join(parts) or "t"
+
+    rows = [{"series": name(r["params"]), "x": float(r["params"][x]), "t_half_s": r["t_half_s"],
+             "t_1e_s": r["t_1e_s"]} for r in records]  # fmt: skip
+    xs = [r["x"] for r in rows]
+    xlog = min(xs) > 0 and max(xs) >= 10 * min(xs)
+    anchors, note = (), None
+    if experiments:
+        anchors = ANCHORS
+        note = ("Grey: measured decay times (MODEL.md section 9), other dots and materials than the model's; "
+                f"the field of each is not stated there, so each spans every B0. {NOT_DRAWN}.")  # fmt: skip
+    lifetimes(rows, path, title, LIFETIME_AXES.get(x, x), xlog=xlog, anchors=anchors, note=note, measured=measured)
+
+
+def tornado(panels: list[dict], path: str | Path, title: str) -> None:
+    """One panel per metric: for each parameter a bar spanning the metric's values (over the
+    parameter's values, the others at their defaults) relative to the baseline, on a log
+    axis, the widest on top; each end labelled with the parameter's value."""
+    n = len(panels)
+    ncol = min(2, n)
+    nrow = -(-n // ncol)
+    rows = max(len(p["bars"]) for p in panels)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, (0.55 * rows + 1.3) * nrow), squeeze=False)
+    for ax, p in zip(axes.ravel(), panels, strict=False):
+        base = p["baseline"]
+        spans = []
+        for key, points in p["bars"].items():
+            ratios = [v / base for _, v in points]
+            spans.append((max(ratios + [1.0]) / min(ratios + [1.0]), key, points, ratios))
+        spans.sort(key=lambda s: s[0])
+        for y, (_, _key, points, ratios) in enumerate(spans):
+            lo, hi = min(ratios + [1.0]), max(ratios + [1.0])
+            ax.barh(y, hi - lo, left=lo, height=0.6, color="tab:blue", alpha=0.55)
+            for (value, _), r in zip(points, ratios, strict=True):
+                text = f"{value:.3g}" if isinstance(value, (int, float)) else str(value)
+                ax.annotate(text, (r, y), xytext=(4 if r >= 1 else -4, 0), textcoords="offset points",
+                            ha="left" if r >= 1 else "right", va="center", fontsize=7)  # fmt: skip
+        ax.axvline(1.0, color="k", lw=1)
+        ax.set_yticks(range(len(spans)), [s[1] for s in spans], fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("relative to the baseline")
+        ax.set_title(f"{p['label']}: baseline {base:.3g}", fontsize=10)
+        ax.grid(alpha=0.3, which="both", axis="x")
+        every = [r for s in spans for r in s[3]] + [1.0]
+        ax.set_xlim(min(every) / 1.8, max(every) * 1.8)  # room for the end labels
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, path)
