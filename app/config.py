@@ -291,7 +291,7 @@ class Diffusion(_Section):
         "planes",
         description="layer and slab, tensor form: D^zz with the resistance of the lattice's planes (each pair "
         "of sites counted across the planes it joins; docs/model3d.md), or 'point': D^zz of a site placed at "
-        "each height (MODEL.md 10)",
+        "each height (MODEL.md 10); GaAs: 'point' (default), its two sublattices have planes of their own",
     )
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
@@ -420,6 +420,36 @@ class Config(_Section):
             if isinstance(table, dict) and key not in table:
                 data[section] = {**table, key: value}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_crystal(cls, data: Any) -> Any:
+        """GaAs: diffusion.zz = 'point' unless given (the planes' resistance is the article's lattice's)."""
+        if not isinstance(data, dict) or not isinstance(data.get("model", {}), dict):
+            return data
+        if data.get("model", {}).get("crystal", "article") != "GaAs":
+            return data
+        diffusion = data.get("diffusion", {})
+        if isinstance(diffusion, dict) and "zz" not in diffusion:
+            data = {**data, "diffusion": {**diffusion, "zz": "point"}}
+        return data
+
+    @model_validator(mode="after")
+    def _crystal(self) -> Config:
+        """What the real crystal does not have (yet): the columns, the planes' D^zz, its lattice master equation."""
+        if self.model.crystal == "article":
+            return self
+        crystal, form = self.model.crystal, self.diffusion.form
+        if form == "master" and self.geometry.dim == 2:
+            raise _cross("diffusion.form", f"a continuum form with model.crystal = {crystal!r} on the disk (the columns "
+                         "are the article's reduction of its own crystal, MODEL.md 11)", form)  # fmt: skip
+        if form == "master":
+            raise _cross("diffusion.form", f"a continuum form with model.crystal = {crystal!r} (the lattice master "
+                         "equation of the real crystal is not implemented yet)", form)  # fmt: skip
+        if self.diffusion.zz == "planes":
+            raise _cross("diffusion.zz", f"'point' with model.crystal = {crystal!r} (the planes' resistance is "
+                         "computed for the article's lattice only)", "planes")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _geometry(self) -> Config:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app import crystal, lattice
+from app.physics import crystal, lattice
 from app.config import ConfigError, Model, build, load
 
 GAAS = Model(crystal="GaAs")

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from app.numerics.discretisation import make_problem
+from app.numerics.discretisation import solve_once
 
 #: the time companion's tolerances are this many times the case's
 TOL_FACTOR = 10.0
@@ -52,7 +52,7 @@ def estimate(cfg, h, comm) -> dict:
     """The two estimates for ``cfg``, whose solve gave ``h`` at its output times (collective
     on ``comm``, the communicator that solved it)."""
     def solve(c):
-        return make_problem(c, comm).setup().solve(desc="error estimate").h
+        return solve_once(c, comm, desc="error estimate")[0].h
 
     t0 = time.perf_counter()
     loose = time_companion(cfg)

@@ -104,6 +104,10 @@ class DiffusionProblem(Problem):
     source:
         Optional manufactured source ``(g, s)``: a UFL expression g(x) and a function s(t),
         adding s(t) g to the right-hand side. For verification.
+    isotope:
+        The real crystal's isotope whose polarisation this problem carries (``model.crystal =
+        'GaAs'``: one problem per isotope, :func:`app.numerics.discretisation.solve_once`); None
+        for the article's crystal.
     mesh:
         Optional prebuilt ``(mesh, cell_tags, facet_tags)``; default the Gmsh disk, or the
         cylinder for layer and slab. The Dirichlet facets are those tagged
@@ -119,8 +123,9 @@ class DiffusionProblem(Problem):
         initial: Callable | None = None,
         source: tuple | None = None,
         mesh=None,
+        isotope: str | None = None,
     ):
-        super().__init__(config, comm)
+        super().__init__(config, comm, isotope)
         self._diffusion_input = diffusion
         self._initial = initial
         self._source = source

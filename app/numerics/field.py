@@ -29,7 +29,7 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from app.physics import lattice
+from app.physics import crystal, lattice
 from app.config import Model
 from app.runtime.output import atomic_write
 
@@ -53,7 +53,9 @@ class LatticeField:
     zz: fem.Function | None = None  # 3D, diffusion.zz = "planes": D^zz of the lattice's planes (DG1)
 
 
-def cache_key(model: Model, mesh_name: str, degree: int) -> dict:
+def cache_key(model: Model, mesh_name: str, degree: int, isotope: str | None = None) -> dict:
+    if isotope is not None:  # the real crystal: one field per isotope
+        return {**cache_key(model, mesh_name, degree), "isotope": isotope}
     return {
         "lattice_version": LATTICE_VERSION,
         "model": model.model_dump(mode="json"),
@@ -124,13 +126,18 @@ def snap_heights(z: np.ndarray, comm=None, tol: float = 1e-9) -> np.ndarray:
     return representative[np.searchsorted(every, z)]
 
 
-def _evaluate(points: np.ndarray, model: Model, comm, progress: bool) -> np.ndarray:
+def _evaluate(points: np.ndarray, model: Model, comm, progress: bool, isotope: str | None = None) -> np.ndarray:
     """(N, C): the components of :data:`COMPONENTS` at this rank's points, in chunks with a bar
     on rank 0. In 3D the chunks follow the points sorted by height, so each holds few heights
     (lattice.rates builds its height terms per distinct height of a call)."""
     dim = points.shape[1]
     comps = COMPONENTS[dim]
     tensor = lattice.diffusion_tensor if dim == 2 else lattice.diffusion_tensor_3d
+    if isotope is not None:  # the real crystal (MODEL.md 11), per isotope
+        pick = crystal.diffusion_tensor if dim == 2 else crystal.diffusion_tensor_3d
+
+        def tensor(pts, model):
+            return pick(pts, model, isotope)
     order = np.argsort(points[:, 2], kind="stable") if dim == 3 else np.arange(len(points))
     out = np.empty((len(points), len(comps)))
     chunk = 8192
@@ -138,7 +145,7 @@ def _evaluate(points: np.ndarray, model: Model, comm, progress: bool) -> np.ndar
     if progress and comm.rank == 0 and len(points) > 4 * chunk:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(points), unit="pt", desc="lattice D (rank 0)", leave=False)
+        bar = tqdm(total=len(points), unit="pt", desc=f"lattice D{' ' + isotope if isotope else ''} (rank 0)", leave=False)
     for s in range(0, len(points), chunk):
         sel = order[s : s + chunk]
         D = tensor(points[sel], model)
@@ -186,8 +193,10 @@ def interpolate_lattice(
     mesh_name: str | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = False,
+    isotope: str | None = None,
 ) -> LatticeField:
-    """Scalar (2D only) and tensor Lagrange functions of degree ``degree`` holding the lattice D.
+    """Scalar (2D only) and tensor Lagrange functions of degree ``degree`` holding the lattice D
+    (of ``isotope`` for the real crystal, :mod:`app.physics.crystal`; None: the article's).
 
     Collective. ``mesh_name`` (required for caching) must identify the mesh uniquely.
     """
@@ -201,9 +210,9 @@ def interpolate_lattice(
     if dim == 3:
         points[:, 2] = snap_heights(points[:, 2], comm)
 
-    key = cache_key(model, mesh_name, degree) if mesh_name is not None else None
+    key = cache_key(model, mesh_name, degree, isotope) if mesh_name is not None else None
     values, status, evaluated = _cached(
-        points, key, cache_dir, lambda: _evaluate(points, model, comm, progress), comm, "lattice field"
+        points, key, cache_dir, lambda: _evaluate(points, model, comm, progress, isotope), comm, "lattice field"
     )
 
     tensor = fem.Function(T, name="D_tensor")
@@ -278,6 +287,7 @@ def lattice_diffusion(problem):
         mesh_name=name,
         cache_dir=cfg.diffusion.cache or None,
         progress=cfg.output.progress,
+        isotope=problem.isotope,
     )
     problem.lattice_field = field
     if cfg.diffusion.form != "tensor":

@@ -37,9 +37,10 @@ class Problem:
     and wrap ``on_output`` in :meth:`output_callback`.
     """
 
-    def __init__(self, config: Config, comm: MPI.Comm = MPI.COMM_WORLD):
+    def __init__(self, config: Config, comm: MPI.Comm = MPI.COMM_WORLD, isotope: str | None = None):
         self.config = config
         self.comm = comm
+        self.isotope = isotope  # the real crystal's isotope this problem carries; None: the article's nucleus
         self.timings: dict[str, float] = {}
         self._is_setup = False
 

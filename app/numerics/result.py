@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.config import Config
+from app.physics import crystal
 from app.physics.geometry import geometry_label
 from app.physics.observables import decay_times
 from app.runtime.output import versions
@@ -46,6 +47,8 @@ class Result:
     wall_total_s: float = float("nan")
     #: where the lattice D came from (cache hits, points evaluated), or None
     lattice_field: dict | None = None
+    #: the real crystal (MODEL.md 11): each isotope's h_alpha(t) / h_alpha(0), by name; None for the article's
+    isotopes: dict[str, np.ndarray] | None = None
 
     @property
     def decay(self) -> dict[str, float]:
@@ -67,9 +70,16 @@ class Result:
         """The one line saying which geometry this answer assumes."""
         return geometry_label(self.config)
 
+    def isotope_decay(self) -> dict[str, dict[str, float]]:
+        """Each isotope's decay times (s), by name; {} for the article's crystal."""
+        return {name: decay_times(self.t, h) for name, h in (self.isotopes or {}).items()}
+
     def columns(self) -> dict[str, np.ndarray]:
-        """The columns of ``overhauser.csv``: ``t_s`` and ``h_over_h0``."""
-        return dict(zip(COLUMNS, (self.t, self.h), strict=True))
+        """The columns of ``overhauser.csv``: ``t_s`` and ``h_over_h0``, then ``h_<isotope>``
+        (each h_alpha / h_alpha(0)) for the real crystal."""
+        out = dict(zip(COLUMNS, (self.t, self.h), strict=True))
+        out.update({f"h_{name}": h for name, h in (self.isotopes or {}).items()})
+        return out
 
     def summary(self) -> dict:
         """The dict ``run.json`` records: configuration, versions, ranks, geometry, decay
@@ -89,4 +99,21 @@ class Result:
         }
         if self.lattice_field is not None:
             out["lattice_field"] = self.lattice_field
+        if self.isotopes is not None:
+            out["isotopes"] = self.isotope_summary()
+        return out
+
+    def isotope_summary(self) -> dict[str, dict]:
+        """Per isotope: its share of h(0), decay times (s) and bulk D (nm^2/s: xx = yy, zz)."""
+        model = self.config.model
+        out = {}
+        for iso in crystal.isotopes(model):
+            bulk = crystal.bulk_diffusion(model, iso)
+            out[iso.name] = {
+                "abundance": iso.abundance,
+                "A_ueV": iso.A / crystal.UEV_RAD_S,
+                "share_of_h0": iso.abundance * iso.A / sum(i.abundance * i.A for i in crystal.isotopes(model)),
+                **decay_times(self.t, self.isotopes[iso.name]),
+                "bulk_D_nm2_s": {"xx": float(bulk[0, 0]), "zz": float(bulk[2, 2])},
+            }
         return out

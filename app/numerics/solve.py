@@ -13,7 +13,7 @@ from mpi4py import MPI
 
 from app.config import Config
 from app.numerics import budget, error_estimate, fewer_ranks
-from app.numerics.discretisation import make_problem
+from app.numerics.discretisation import solve_once
 from app.numerics.result import Result
 
 
@@ -38,18 +38,17 @@ def solve(
 
 
 def _solve(config: Config, comm: MPI.Comm, t_start: float, progress: bool | None, estimate: bool) -> Result:
-    problem = make_problem(config, comm).setup()
-    result = problem.solve(progress=progress)
+    result, problems = solve_once(config, comm, progress=progress)
     if estimate:
         result.error_estimate = error_estimate.estimate(config, result.h, comm)
     result.ranks_solving = comm.size
     result.wall_total_s = time.perf_counter() - t_start
-    field = getattr(problem, "lattice_field", None)
-    if field is not None:  # collective: every rank has one
+    fields = [p.lattice_field for p in problems if getattr(p, "lattice_field", None) is not None]
+    if fields:  # collective: every rank has them
         result.lattice_field = {
-            "cache": comm.allgather(field.cache),
-            "points_evaluated": comm.allreduce(field.evaluated),
-            "points_owned": comm.allreduce(field.owned),
+            "cache": [c for f in fields for c in comm.allgather(f.cache)],
+            "points_evaluated": sum(comm.allreduce(f.evaluated) for f in fields),
+            "points_owned": sum(comm.allreduce(f.owned) for f in fields),
             "wall_s": result.stats["wall_setup_s"]["diffusion"],
         }
     return result

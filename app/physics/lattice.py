@@ -49,6 +49,7 @@ import numpy as np
 from app.config import HBAR, MU0_OVER_4PI, Model
 
 __all__ = [
+    "article_only",
     "HeightTerms",
     "RATE_TERMS",
     "SiteRates",
@@ -176,6 +177,7 @@ def site_rates_loop(x: float, y: float, model: Model, z: float = 0.0) -> SiteRat
     layer's faces count, with A = 0 there); S2 is the closed form at every height. Slow
     (pure Python over pairs and near sets): the reference the fast path is tested against.
     """
+    article_only(model)
     a0 = model.a0
     factor = mediated_factor(model)
     S2 = hyperfine_square_sum(model)
@@ -307,8 +309,17 @@ def _stencil(a0: float, gamma: float, r_c: float, r_g: float) -> Stencil:
     )
 
 
+def article_only(model: Model) -> None:
+    """This module is the article's simple cubic crystal; another crystal is refused (ValueError),
+    never computed with the article's lattice (:mod:`app.physics.crystal` has GaAs)."""
+    if model.crystal != "article":
+        raise ValueError(f"model.crystal: app.physics.lattice is the article's crystal, got {model.crystal!r} "
+                         "(app.physics.crystal or app.lattice with an isotope)")  # fmt: skip
+
+
 def stencil(model: Model) -> Stencil:
     """The height-independent geometry of the rates (offsets, B, S1, near sets) for ``model``."""
+    article_only(model)
     return _stencil(model.a0, model.gamma, model.r_c, model.r_g)
 
 

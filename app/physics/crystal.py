@@ -57,7 +57,7 @@ from typing import Literal
 
 import numpy as np
 
-from app import lattice
+from app.physics import lattice
 from app.config import E_CHARGE, HBAR, MU0_OVER_4PI, Model
 
 #: 1 ueV as an angular frequency, rad/s
