@@ -449,6 +449,9 @@ class Config(_Section):
         if self.diffusion.zz == "planes":
             raise _cross("diffusion.zz", f"'point' with model.crystal = {crystal!r} (the planes' resistance is "
                          "computed for the article's lattice only)", "planes")  # fmt: skip
+        if self.domain.lattice_matched:
+            raise _cross("domain.lattice_matched", f"false with model.crystal = {crystal!r} (each sublattice has "
+                         "planes of its own, MODEL.md 11)", True)  # fmt: skip
         return self
 
     @model_validator(mode="after")

@@ -116,6 +116,8 @@ def test_the_article_crystal_has_no_isotope_columns(shared_tmp):
          "model.crystal = 'GaAs' on the disk (the columns are the article's reduction of its own crystal, MODEL.md 11), got 'master'"),
         ({"domain": {"geometry": "layer"}, "diffusion": {"zz": "planes"}}, "diffusion.zz: expected 'point' with "
          "model.crystal = 'GaAs' (the planes' resistance is computed for the article's lattice only), got 'planes'"),
+        ({"domain": {"geometry": "slab", "lattice_matched": True}}, "domain.lattice_matched: expected false with "
+         "model.crystal = 'GaAs' (each sublattice has planes of its own, MODEL.md 11), got True"),
     ],
 )  # fmt: skip
 def test_what_the_real_crystal_does_not_have_is_one_line(sections, message):
@@ -139,3 +141,31 @@ def test_the_article_lattice_refuses_the_real_crystal():
     np.testing.assert_array_equal(D, crystal.diffusion_tensor_3d(np.zeros((1, 3)), model, "75As"))
     article_model = app.build().model
     np.testing.assert_array_equal(public.rates(np.zeros((1, 3)), article_model), public.rates(np.zeros((1, 3)), article_model, "75As"))
+
+
+def test_the_gaas_presets_put_the_crystals_side_by_side():
+    from app.studies import catalogue
+
+    gaas = catalogue.resolve(catalogue.load_preset("gaas"))
+    crystals = {(c.model.crystal, c.domain.geometry) for c in gaas.configs}
+    assert crystals == {(x, g) for x in ("article", "GaAs") for g in ("disk", "layer", "slab")}
+    assert {c.model.B0 for c in gaas.configs if c.model.electron_sz} == {0.02, 0.2, 2.0}
+    assert sum(c.model.electron_sz == 0 for c in gaas.configs) == 6  # the singlet in each geometry and crystal
+    assert all(c.model.a0 == (0.56533 if c.model.crystal == "GaAs" else 0.563) for c in gaas.configs)
+    rc = catalogue.resolve(catalogue.load_preset("gaas_rc"))
+    assert sorted({(c.model.r_c, c.model.r_g) for c in rc.configs}) == [(3.0, 3.0), (4.0, 4.0), (5.0, 5.0)]
+    slab = catalogue.resolve(catalogue.load_preset("tau_vs_B0_gaas"))
+    assert {(c.model.crystal, c.domain.geometry, c.diffusion.zz) for c in slab.configs} == {("GaAs", "slab", "point")}
+
+
+def test_the_report_gives_each_isotope_beside_the_total_and_the_measured_d():
+    from app.studies.report import isotope_lines
+
+    iso = {n: {"t_half_s": 1.0 + i, "t_1e_s": 2.0 + i, "share_of_h0": 0.3, "bulk_D_nm2_s": {"xx": 10.0 + i, "zz": 12.0}}
+           for i, n in enumerate(NAMES)}  # fmt: skip
+    lines = isotope_lines([{"label": "GaAs: 0.2 T", "t_half_s": 1.5, "t_1e_s": 2.5, "isotopes": iso}, {"label": "article"}])
+    text = "\n".join(lines)
+    assert "| GaAs: 0.2 T | 1.5 | 1 | 2 | 3 | 2.5 | 2 | 3 | 4 |" in text
+    assert "| 69Ga | 0.3 | 11 | 12 |" in text
+    assert "10 nm^2/s, bulk GaAs (about 1e-13 cm^2/s) (Paget, PRB 25, 4444 (1982))" in text and "15 +- 7 nm^2/s" in text
+    assert isotope_lines([{"label": "article"}]) == []

@@ -1,4 +1,5 @@
-"""Measured nuclear-spin decay times that the sweeps' plots draw beside the model.
+"""Measured nuclear-spin decay times that the sweeps' plots draw beside the model, and the
+measured diffusion coefficients of GaAs the real crystal's report sets its bulk D against.
 
 Only what ``MODEL.md`` section 9 states, each with its reference: where a paper gives a
 range, the range; where it gives one time, that time; where it gives no number (Reilly et
@@ -30,4 +31,21 @@ ANCHORS = (
 NOT_DRAWN = (
     "Reilly et al., PRL 104, 236802 (2010), GaAs double dot at tens of mT: decay in seconds, "
     "faster in (1,1) than in the (2,0) singlet and at lower field (no range given: not drawn)"
+)
+
+
+@dataclass(frozen=True)
+class MeasuredD:
+    """A measured nuclear spin diffusion coefficient of GaAs (MODEL.md 11), nm^2/s."""
+
+    what: str
+    reference: str
+    value_nm2_s: float
+    error_nm2_s: float | None = None
+
+
+#: what MODEL.md 11 quotes, nothing more
+BULK_D = (
+    MeasuredD("bulk GaAs (about 1e-13 cm^2/s)", "Paget, PRB 25, 4444 (1982)", 10.0),
+    MeasuredD("between the layers of a GaAs/AlGaAs double quantum well", "arXiv:1309.5185", 15.0, 7.0),
 )

@@ -22,7 +22,7 @@ from app.runtime import output
 from app.physics.geometry import geometry_label
 from app.physics.observables import decay_times, exact_constant_d, fit_constant_d
 from app.studies.preset import Preset, slug
-from app.numerics.discretisation import make_problem
+from app.numerics.discretisation import isotopes_of, make_problem, solve_once
 from app.numerics.fem import DiffusionProblem
 from app.physics import lattice
 from app.render import plotting, render2d, render3d
@@ -154,15 +154,20 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
     lifetime_rows: list[dict] = []
     for (label, _), cfg, extra in zip(preset.curves, preset.configs, preset.extras, strict=True):
         t0 = time.perf_counter()
-        problem = make_problem(cfg, comm).setup()
         lattice_run = cfg.diffusion.form == "master"  # no mesh: no animation, no constant-D fit
-        animate = label in preset.spec.animate and not lattice_run
-        rec = recorder(problem, d / f"{preset.name}_{slug(label)}") if animate else None
-        try:
-            res = problem.solve(on_output=rec, desc=label)
-        finally:
-            if rec is not None:
-                rec.close()
+        rec = None
+        if isotopes_of(cfg):  # the real crystal: one problem per isotope, h their weighted sum
+            res, problems = solve_once(cfg, comm, desc=label)
+            problem = problems[0]
+        else:
+            problem = make_problem(cfg, comm).setup()
+            animate = label in preset.spec.animate and not lattice_run
+            rec = recorder(problem, d / f"{preset.name}_{slug(label)}") if animate else None
+            try:
+                res = problem.solve(on_output=rec, desc=label)
+            finally:
+                if rec is not None:
+                    rec.close()
         columns.setdefault("t_s", res.t)
         columns[label] = res.h
         times = res.decay
@@ -173,6 +178,7 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
             "barrier_nm": dom.half_height(cfg.model.z0) - cfg.model.z0 / 2 if cfg.geometry.host else None,
             "B0_T": cfg.model.B0,
             "electron_sz": cfg.model.electron_sz,
+            "crystal": cfg.model.crystal,
         }
         entry = {"label": label, "form": cfg.diffusion.form, "geometry": geometry_label(cfg), "where": where, **times}
         other = preset.spec.compare_form
@@ -180,11 +186,13 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         if other and other != cfg.diffusion.form and cfg.geometry.dim == 2:
             alt = cfg.model_copy(deep=True)
             alt.diffusion.form = other
-            h_alt = DiffusionProblem(alt, comm).solve(desc=f"{label} [{other}]").h
+            h_alt = solve_once(alt, comm, desc=f"{label} [{other}]")[0].h
             columns[f"{label} [{other}]"] = h_alt
             alt_times = decay_times(res.t, h_alt)
             entry.update({"compare_form": other, "t_half_compare_s": alt_times["t_half_s"],
                           "t_1e_compare_s": alt_times["t_1e_s"]})  # fmt: skip
+        if res.isotopes is not None:  # the real crystal: each isotope's decay times and share of h(0)
+            entry["isotopes"] = {name: {**res.isotope_summary()[name]} for name in res.isotopes}
         entry["wall_s"] = time.perf_counter() - t0
         if preset.spec.lifetimes and isinstance(extra["group"], str):
             lifetime_rows.append({"series": extra["group"], "x": extra["x"],

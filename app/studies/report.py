@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
+from app.physics.experiments import BULK_D
 from app.runtime import output
 from app.studies.catalogue import ORDER
 from app.studies.headline import headline_lines
@@ -65,6 +65,7 @@ def summary_markdown(figures: list[dict]) -> str:
                 lines += ["| curve | t_1/2 (s) | t_1/e (s) |", "|---|---|---|"]
                 lines += [f"| {c['label']} | {fmt(c['t_half_s'])} | {fmt(c['t_1e_s'])} |" for c in f["curves"]]
             lines.append("")
+            lines += isotope_lines(f["curves"])
             if "fit" in f:
                 fit = f["fit"]
                 lines += [
@@ -87,6 +88,31 @@ def summary_markdown(figures: list[dict]) -> str:
         lines += [f"Data: {', '.join(f'`{c}`' for c in f.get('csv', []))}; wall time {f['wall_s']:.1f} s on "
                   f"{f['ranks']} rank(s).", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def isotope_lines(curves: list[dict]) -> list[str]:
+    """The real crystal's curves: each isotope's decay times beside the total, then each
+    isotope's bulk D against the measured values (MODEL.md 11); nothing for the article's."""
+    real = [c for c in curves if c.get("isotopes")]
+    if not real:
+        return []
+    names = list(real[0]["isotopes"])
+    lines = ["Per isotope (the real crystal, MODEL.md 11; each h_alpha / h_alpha(0), total weighted by x_alpha A^alpha):", "",
+             "| curve | t_1/2 total (s) | " + " | ".join(f"t_1/2 {n} (s)" for n in names) + " | t_1/e total (s) | "
+             + " | ".join(f"t_1/e {n} (s)" for n in names) + " |",
+             "|" + "---|" * (3 + 2 * len(names))]  # fmt: skip
+    for c in real:
+        iso = c["isotopes"]
+        lines.append(f"| {c['label']} | {fmt(c['t_half_s'])} | " + " | ".join(fmt(iso[n]["t_half_s"]) for n in names)
+                     + f" | {fmt(c['t_1e_s'])} | " + " | ".join(fmt(iso[n]["t_1e_s"]) for n in names) + " |")  # fmt: skip
+    measured = "; ".join(f"{m.value_nm2_s:g}{f' +- {m.error_nm2_s:g}' if m.error_nm2_s else ''} nm^2/s, {m.what} "
+                         f"({m.reference})" for m in BULK_D)  # fmt: skip
+    bulk = real[0]["isotopes"]
+    lines += ["", "| isotope | share of h(0) | bulk D^xx = D^yy (nm^2/s) | bulk D^zz (nm^2/s) |", "|---|---|---|---|"]
+    lines += [f"| {n} | {fmt(bulk[n]['share_of_h0'])} | {fmt(bulk[n]['bulk_D_nm2_s']['xx'])} | "
+              f"{fmt(bulk[n]['bulk_D_nm2_s']['zz'])} |" for n in names]  # fmt: skip
+    lines += ["", f"Measured (MODEL.md 11): {measured}.", ""]
+    return lines
 
 
 def sweep_lines(f: dict) -> list[str]:

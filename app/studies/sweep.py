@@ -44,7 +44,7 @@ from pydantic_core import PydanticCustomError
 from app import config as app_config
 from app.runtime import output
 from app.numerics.solve import solve
-from app.physics import lattice
+from app import lattice
 from app.physics.observables import fit_constant_d
 from app.render import plotting
 from app.runtime import scheduler
@@ -54,7 +54,7 @@ from app.studies.preset import layered
 PROBE_TIMES = (1.0, 10.0, 100.0, 1000.0)
 #: what a case reports besides its parameters: decay times, h at the probe times, the
 #: constant D of MODEL.md section 5's exact formula fitted to h/h0 in [0.05, 0.95]
-#: (nm^2/s), the lattice D at the dot centre (nm^2/s; with lattice rates), steps, wall time
+#: (nm^2/s), the lattice D at the dot centre (nm^2/s; with lattice rates; GaAs: 75As's), steps, wall time
 RESULT_COLUMNS = ("t_half_s", "t_1e_s", *(f"h_at_{t:g}s" for t in PROBE_TIMES), "D_eff_formula", "D_centre",
                   "steps", "wall_s")  # fmt: skip
 FORM_KEY, STATE_KEY = "diffusion.form", "model.electron_sz"
@@ -345,8 +345,9 @@ def solve_case(cfg: app_config.Config, comm) -> dict:
     row.update({f"h_at_{t:g}s": probe(res.t, res.h, t) for t in PROBE_TIMES})
     row["D_eff_formula"] = fit_constant_d(res.t, res.h, cfg.model.l0, cfg.initial.r0)
     row["D_centre"] = float("nan")
-    if cfg.diffusion.source == "lattice":
-        row["D_centre"] = float(lattice.isotropic(lattice.diffusion_tensor(np.zeros((1, 2)), cfg.model))[0])
+    if cfg.diffusion.source == "lattice":  # the real crystal: 75As's, the isotope with the largest share of h
+        isotope = lattice.isotopes(cfg.model)[0].name if cfg.model.crystal != "article" else None
+        row["D_centre"] = float(lattice.isotropic(lattice.diffusion_tensor(np.zeros((1, 2)), cfg.model, isotope))[0])
     row.update(steps=int(res.stats["steps_accepted"]), wall_s=res.wall_total_s, ranks=res.ranks_solving)
     return row
 
