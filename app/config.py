@@ -503,9 +503,13 @@ class Config(_Section):
                 s.outputs_per_decade,
             )
         m = self.model
-        reach = math.floor(m.r_c + m.r_g)
-        stencil_gb = (2 * reach + 1) ** 2 * (4 / 3 * math.pi * m.r_c**3) * 8 * 2 / 1e9  # near-set matrix, twice
-        if stencil_gb > limit:
+        if m.crystal == "article":
+            reach = math.floor(m.r_c + m.r_g)
+            stencil_gb = (2 * reach + 1) ** 2 * (4 / 3 * math.pi * m.r_c**3) * 8 * 2 / 1e9  # near-set matrix, twice
+        else:  # zincblende, in half cubic constants: the like partners are half of the (2 r_c)-ball
+            reach = math.floor(2 * (m.r_c + m.r_g))
+            stencil_gb = (2 * reach + 1) ** 2 * (4 / 3 * math.pi * (2 * m.r_c) ** 3 / 2) * 8 * 2 / 1e9
+        if self.diffusion.source == "lattice" and stencil_gb > limit:  # a constant D has no stencil
             raise _cross(
                 "model.r_c",
                 f"a stencil within solver.max_memory_gb = {limit:g} (r_c = {m.r_c:g} and r_g = {m.r_g:g} "

@@ -78,7 +78,7 @@ BAD = [
      "(domain.radius = 1e+09, mesh.h_min = 2, mesh.h_max = 20)"),
     (["--set", "solver.outputs_per_decade=1000000000"],
      "error: solver.outputs_per_decade: expected at most 100000 output times in all (6 decades), got 1000000000"),
-    (["--set", "model.r_c=1000"],
+    (["--set", "model.r_c=1000", "--set", "diffusion.source=lattice"],
      "error: model.r_c: expected a stencil within solver.max_memory_gb = 8 (r_c = 1000 and r_g = 4 need "
      "2.71e+08 GB), got 1000.0"),
     # the lattice master equation and its geometries

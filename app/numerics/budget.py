@@ -15,13 +15,15 @@ from mpi4py import MPI
 from app.config import Config, ConfigError
 from app.numerics import master
 from app.numerics import mesh as app_mesh
-from app.numerics.cylinder import z_levels
+from app.numerics.cylinder import level_count
 
 #: bytes per triangle of a 2D run, all ranks together (mesh, P1 u, P2 D and D^ab, M, K, J, P,
 #: AMG): a generous bound, so that only runaway meshes are refused
 BYTES_PER_CELL = 4000
 #: the same for a tetrahedron of a 3D run (P1 u, P1 3x3 D, ~1/5 of a vertex per cell)
 BYTES_PER_TET = 1500
+#: more levels in z than this and a refusal names the dz keys (the defaults make 10-40)
+MANY_LEVELS = 1000
 
 
 def estimate_triangles(cfg: Config) -> float:
@@ -42,7 +44,7 @@ def estimate_cells(cfg: Config) -> float:
     """Cells of the mesh: triangles of the disk, or 3 tetrahedra per prism of the extruded cylinder."""
     cells = estimate_triangles(cfg)
     if cfg.geometry.dim == 3:
-        cells *= 3 * (len(z_levels(cfg)) - 1)
+        cells *= 3 * (level_count(cfg) - 1)
     return cells
 
 
@@ -53,9 +55,16 @@ def check_mesh(cfg: Config) -> None:
     cells, most = estimate_cells(cfg), limit * 1e9 / per_cell
     if cells > most:
         d, me = cfg.domain, cfg.mesh
+        why = f"domain.radius = {d.radius:g}, mesh.h_min = {me.h_min:g}, mesh.h_max = {me.h_max:g}"
+        if cfg.geometry.dim == 3:
+            levels = level_count(cfg) - 1
+            if levels > MANY_LEVELS:  # the size in z, not the disk's, is what is too small
+                why = (f"{levels:.3g} levels in z from mesh.dz_layer = {me.dz_layer:g}, mesh.dz_face = {me.dz_face:g}, "
+                       f"mesh.dz_host = {me.dz_host:g}")  # fmt: skip
+            else:
+                why += f", {levels} levels in z"
         raise ConfigError(
-            f"mesh: expected at most {most:.3g} cells (solver.max_memory_gb = {limit:g}), got about "
-            f"{cells:.3g} (domain.radius = {d.radius:g}, mesh.h_min = {me.h_min:g}, mesh.h_max = {me.h_max:g})"
+            f"mesh: expected at most {most:.3g} cells (solver.max_memory_gb = {limit:g}), got about {cells:.3g} ({why})"
         )
 
 

@@ -43,8 +43,9 @@ def _breaks(cfg: Config) -> list[float]:
     return [0.0, *sorted(inner), top]
 
 
-def z_levels(cfg: Config) -> list[float]:
-    """The heights of the mesh's levels, 0 to Z_top (nm), from the size in z of ``[mesh]``."""
+def _segments(cfg: Config):
+    """Each segment between breaks: (a, b, the heights z of its quadrature, the cumulated number
+    of elements up to each z). Its element count is ceil of the last (nm, 1)."""
     m, me = cfg.model, cfg.mesh
     face, band = m.z0 / 2, m.r_c * m.a0
 
@@ -54,11 +55,22 @@ def z_levels(cfg: Config) -> list[float]:
         return np.where(d <= band, me.dz_face, np.minimum(cap, me.dz_face + GROWTH * (d - band)))
 
     breaks = _breaks(cfg)
-    levels = [0.0]
     for a, b in zip(breaks[:-1], breaks[1:], strict=True):
         z = np.linspace(a, b, 4001)
         inv = 1.0 / size(z)
         cum = np.concatenate([[0.0], np.cumsum(0.5 * (inv[1:] + inv[:-1]) * np.diff(z))])
+        yield a, b, z, cum
+
+
+def level_count(cfg: Config) -> int:
+    """How many levels :func:`z_levels` makes (0 and Z_top included), counted without making them."""
+    return 1 + sum(max(1, math.ceil(cum[-1] - 1e-9)) for _, _, _, cum in _segments(cfg))
+
+
+def z_levels(cfg: Config) -> list[float]:
+    """The heights of the mesh's levels, 0 to Z_top (nm), from the size in z of ``[mesh]``."""
+    levels = [0.0]
+    for _, b, z, cum in _segments(cfg):
         n = max(1, math.ceil(cum[-1] - 1e-9))
         levels.extend(float(x) for x in np.interp(np.linspace(0, cum[-1], n + 1)[1:-1], cum, z))
         levels.append(float(b))

@@ -99,6 +99,10 @@ def from_data(name: str, data: dict) -> Preset:
             raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label, got {label!r}")
         if label in [lab for lab, _ in curves]:  # a label names a CSV column: two would lose one
             raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label no other curve has, got {label!r}")
+        twin = next((lab for lab, _ in curves if slug(lab) == slug(label)), None)
+        if twin is not None:  # a label names the files of an animation too: two would overwrite one
+            raise app_config.ConfigError(f"{where}: curve {i + 1}: expected a label whose file name "
+                                         f"({slug(label)!r}) no other curve has, got {label!r} beside {twin!r}")  # fmt: skip
         extra = {"group": c.pop("group", None), "reference": c.pop("reference", False)}
         if spec.kind == "validation" and not isinstance(extra["group"], str):
             raise app_config.ConfigError(f"{where}: curve {label!r}: expected a group, got {extra['group']!r}")
