@@ -8,6 +8,7 @@ PYTEST := python3 -m pytest
 # the image: docker where its daemon answers, else podman (ENGINE=... to choose)
 ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || { command -v podman >/dev/null && echo podman || echo docker; })
 IMAGE ?= overhauser
+SUITE ?= trixie
 
 .PHONY: run test test-sandbox test-serial test-mpi test-next shell image bench bench-master bench-3d bench-sweep gallery
 
@@ -34,9 +35,11 @@ test-next:
 shell:
 	$(FENICSX) bash
 
-# the Docker image of docker/Dockerfile (docker or podman; ENGINE=podman to choose)
+# the Docker image of docker/Dockerfile (docker or podman; ENGINE=podman to choose); its base
+# is pulled, or made from the Debian archive where no registry answers (scripts/base-image)
 image:
-	$(ENGINE) build -f docker/Dockerfile -t $(IMAGE) $(ARGS) .
+	scripts/base-image $(ENGINE) debian:$(SUITE)-slim $(SUITE)
+	$(ENGINE) build -f docker/Dockerfile --build-arg SUITE=$(SUITE) -t $(IMAGE) $(ARGS) .
 
 bench:
 	$(FENICSX) python3 benchmarks/solver.py
