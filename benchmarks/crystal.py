@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from app.physics import crystal, lattice
 from app.config import Model
+from app.physics import crystal, lattice
 
 HEIGHTS = (0.0, 1.7, 3.4, 4.9, 6.5)  # nm: mid-plane, inside, near the face, outside the layer
 

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from app.physics import lattice
 from app.config import Model
+from app.physics import lattice
 
 
 def main() -> None:

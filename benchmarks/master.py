@@ -30,9 +30,9 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app.physics import lattice
 from app.config import build
 from app.numerics.master import MasterProblem
+from app.physics import lattice
 from app.physics.observables import decay_times
 
 COMM = MPI.COMM_WORLD

@@ -45,8 +45,8 @@ def sections(extra: dict, scratch: str) -> dict:
 def field_speed(scratch: str) -> dict:
     from mpi4py import MPI
 
-    from app.numerics import field
     from app.config import build
+    from app.numerics import field
     from app.numerics.fem import DiffusionProblem
 
     COMM = MPI.COMM_WORLD
@@ -85,8 +85,8 @@ def in_process(name: str, scratch: str) -> dict:
     from mpi4py import MPI
 
     from app.config import build
-    from app.physics.observables import decay_times
     from app.numerics.fem import DiffusionProblem
+    from app.physics.observables import decay_times
 
     COMM = MPI.COMM_WORLD
     cfg = build(**sections(CASES[name], scratch))

@@ -21,8 +21,8 @@ import time
 
 from mpi4py import MPI
 
-from app.numerics import error_estimate
 from app.config import build
+from app.numerics import error_estimate
 from app.numerics.discretisation import make_problem
 
 COMM = MPI.COMM_WORLD

@@ -8,12 +8,12 @@ import math
 import sys
 from pathlib import Path
 
+import jobs
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import app
-import jobs
 from app import run as app_run
 from app.numerics.result import COLUMNS, Result
 

@@ -7,9 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
-
 import jobs
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 

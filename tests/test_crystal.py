@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.physics import crystal, lattice
 from app.config import ConfigError, Model, build, load
+from app.physics import crystal, lattice
 
 GAAS = Model(crystal="GaAs")
 NAMES = [iso.name for iso in crystal.ISOTOPES]

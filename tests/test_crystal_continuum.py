@@ -7,12 +7,12 @@ import json
 import os
 from pathlib import Path
 
+import jobs
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import app
-import jobs
 from app.numerics.discretisation import weights
 from app.physics import crystal
 from app.runtime.output import read_csv

@@ -12,9 +12,9 @@ import json
 import pytest
 from mpi4py import MPI
 
-from app.numerics import error_estimate
 from app import run as app_run
 from app.config import build
+from app.numerics import error_estimate
 from app.numerics.discretisation import make_problem
 
 COMM = MPI.COMM_WORLD

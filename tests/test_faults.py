@@ -13,8 +13,8 @@ from pathlib import Path
 import jobs
 import pytest
 
-from app.numerics import mesh_arrays
 from app.config import build
+from app.numerics import mesh_arrays
 from app.numerics.mesh import DiskSpec, check_msh, spec_record
 
 pytestmark = [pytest.mark.serial, pytest.mark.faults]

@@ -10,14 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import jobs
 import numpy as np
 import pytest
 from mpi4py import MPI
 
-import jobs
-from app.runtime import scheduler
-from app.numerics import budget, fewer_ranks
 from app.config import build
+from app.numerics import budget, fewer_ranks
+from app.runtime import scheduler
 from app.runtime.output import read_csv
 
 COMM = MPI.COMM_WORLD

@@ -10,9 +10,9 @@ from mpi4py import MPI
 
 from app import config as app_config
 from app.numerics import field as app_field
-from app.physics import lattice
-from app.numerics.mesh import DiskSpec, disk_mesh
 from app.numerics.fem import DiffusionProblem
+from app.numerics.mesh import DiskSpec, disk_mesh
+from app.physics import lattice
 
 COMM = MPI.COMM_WORLD
 SPEC = DiskSpec(radius=300.0, h_min=8.0, h_max=40.0, fine_radius=60.0, coarse_radius=200.0)

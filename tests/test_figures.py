@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from app.studies import catalogue as app_preset
 from app import run as app_run
 from app.physics.observables import crossing_time
 from app.runtime.output import read_csv
+from app.studies import catalogue as app_preset
 
 COMM = MPI.COMM_WORLD
 BULK = 6.93

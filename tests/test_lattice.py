@@ -8,8 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from app.physics import lattice
 from app.config import ConfigError, Model, build
+from app.physics import lattice
 
 BULK = 6.93  # nm^2/s, MODEL.md's check
 

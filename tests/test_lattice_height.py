@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.physics import lattice
 from app.config import NEV_RAD_S, Model
+from app.physics import lattice
 
 A0_NM = 0.563
 #: every Model field the recorded numbers depend on, pinned so a change of defaults elsewhere

@@ -13,11 +13,10 @@ import pytest
 import scipy.linalg
 from mpi4py import MPI
 
-from app.physics import lattice
-from app.numerics import master
-from app.numerics import stepper
 from app.config import build
+from app.numerics import master, stepper
 from app.numerics.master import MasterProblem, column_rates, column_stencil
+from app.physics import lattice
 from app.physics.observables import decay_times, exact_constant_d
 
 COMM = MPI.COMM_WORLD

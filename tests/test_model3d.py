@@ -14,14 +14,14 @@ from dolfinx import fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
-from app.runtime import compat
-from app.physics import lattice
 from app import config as app_config
 from app.numerics import field as app_field
 from app.numerics.cylinder import CylinderSpec, z_levels
-from app.numerics.mesh import cached_mesh
-from app.physics.observables import exact_constant_d
 from app.numerics.fem import DiffusionProblem
+from app.numerics.mesh import cached_mesh
+from app.physics import lattice
+from app.physics.observables import exact_constant_d
+from app.runtime import compat
 
 COMM = MPI.COMM_WORLD
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import COMM
 
-from app.numerics import operator_cache
 from app.config import build
+from app.numerics import operator_cache
 from app.numerics.master import MasterProblem, operator_key
 from app.runtime.output import read_csv
 

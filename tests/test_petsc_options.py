@@ -8,8 +8,8 @@ import pytest
 from petsc4py import PETSc
 
 from app import config as app_config
-from app.numerics import petsc_options
 from app import run as app_run
+from app.numerics import petsc_options
 
 SOLVER = "(TS bdf, KSP cg, PC hypre)"
 

@@ -9,9 +9,9 @@ from mpi4py import MPI
 
 from app import config as app_config
 from app.numerics import field as app_field
-from app.physics import lattice
 from app.numerics.cylinder import CylinderSpec
 from app.numerics.mesh import cached_mesh
+from app.physics import lattice
 
 COMM = MPI.COMM_WORLD
 

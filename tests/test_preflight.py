@@ -7,10 +7,10 @@ import resource
 import sys
 from pathlib import Path
 
+import jobs
 import pytest
 
 import app
-import jobs
 from app.numerics import budget, cylinder
 from app.studies import catalogue
 

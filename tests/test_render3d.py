@@ -15,13 +15,12 @@ from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
 from app import config as app_config
-from app.studies import figures
+from app.numerics.fem import DiffusionProblem
+from app.physics.geometry import continuum_initial_state
 from app.render import render2d as render
 from app.render import render3d
-from app.studies import report
 from app.studies import catalogue as app_preset
-from app.physics.geometry import continuum_initial_state
-from app.numerics.fem import DiffusionProblem
+from app.studies import figures, report
 
 COMM = MPI.COMM_WORLD
 R, TOP, FACE = 15.0, 15.0, 5.0  # the tiny slab: radius, top face, face of the dot layer (nm)

@@ -8,10 +8,10 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from app.runtime import compat
 from app import config as app_config
-from app.physics.observables import exact_constant_d
 from app.numerics.fem import DiffusionProblem
+from app.physics.observables import exact_constant_d
+from app.runtime import compat
 
 COMM = MPI.COMM_WORLD
 

@@ -15,10 +15,10 @@ import pytest
 from mpi4py import MPI
 
 from app import config as app_config
-from app.numerics import mesh as app_mesh
-from app.studies import catalogue as app_preset
 from app import run as app_run
+from app.numerics import mesh as app_mesh
 from app.runtime import scheduler
+from app.studies import catalogue as app_preset
 from app.studies import sweep
 
 COMM = MPI.COMM_WORLD

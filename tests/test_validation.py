@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from conftest import COMM
 
-from app.studies import figures
-from app.studies import report
-from app.studies import catalogue as app_preset
 from app.config import ConfigError
 from app.runtime.output import read_csv
+from app.studies import catalogue as app_preset
+from app.studies import figures, report
 from app.studies.validation import metrics
 
 SMALL = """

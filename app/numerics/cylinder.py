@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.config import Config
-from app.physics.geometry import continuum_top, uniform_edge
 from app.numerics.disk import RIM_TAG, base_disk, number_tag
+from app.physics.geometry import continuum_top, uniform_edge
 
 #: cell tags of the cylinder
 LAYER_TAG, HOST_TAG = 1, 3

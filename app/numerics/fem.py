@@ -32,14 +32,14 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from app.config import Config
-from app.physics.geometry import continuum_initial_state, continuum_top
-from app.runtime import compat
 from app.numerics import mesh as app_mesh
 from app.numerics.cylinder import LAYER_TAG
 from app.numerics.disk import RIM_TAG
 from app.numerics.field import lattice_diffusion
 from app.numerics.problem import Problem
 from app.numerics.stepper import TimeStepper
+from app.physics.geometry import continuum_initial_state, continuum_top
+from app.runtime import compat
 
 __all__ = ["DiffusionProblem", "assemble_vector"]
 

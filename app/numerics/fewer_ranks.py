@@ -29,8 +29,8 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from app.runtime.scheduler import sleeping_barrier
 from app.numerics.budget import unknowns
+from app.runtime.scheduler import sleeping_barrier
 
 #: seconds over which the CPUs' load is measured (5 ticks of a 100 Hz kernel clock)
 LOAD_WINDOW_S = 0.05

@@ -29,9 +29,10 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from app.physics import crystal, lattice
 from app.config import Model
+from app.physics import crystal, lattice
 from app.runtime.output import atomic_write
+from app.runtime.progress import bar as progress_bar
 
 #: bump when lattice.py changes what it computes
 LATTICE_VERSION = 1
@@ -143,9 +144,7 @@ def _evaluate(points: np.ndarray, model: Model, comm, progress: bool, isotope: s
     chunk = 8192
     bar = None
     if progress and comm.rank == 0 and len(points) > 4 * chunk:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(points), unit="pt", desc=f"lattice D{' ' + isotope if isotope else ''} (rank 0)", leave=False)
+        bar = progress_bar(len(points), f"lattice D{' ' + isotope if isotope else ''} (rank 0)", "pt")
     for s in range(0, len(points), chunk):
         sel = order[s : s + chunk]
         D = tensor(points[sel], model)

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 from petsc4py import PETSc
 
-from app.physics import lattice
-from app.numerics import operator_cache
 from app.config import Config, ConfigError
+from app.numerics import operator_cache
 from app.numerics.problem import Problem
-from app.physics.sites import Sites
 from app.numerics.stepper import TimeStepper
+from app.physics import lattice
+from app.physics.sites import Sites
+from app.runtime.progress import bar as progress_bar
 
 #: BoomerAMG for the lattice, over the stepper's symmetric defaults (HMIS, ext+i, Chebyshev):
 #: aggressive coarsening on the first level keeps the hierarchy small for operators whose
@@ -257,9 +258,7 @@ class MasterProblem(Problem):
         """A progress bar for rank 0's rate evaluation, when it is long enough to watch."""
         if not (self.config.output.progress and self.comm.rank == 0 and n > 8 * BATCH):
             return None
-        from tqdm import tqdm
-
-        return tqdm(total=n, unit="site", desc="lattice rates (rank 0)", leave=False, dynamic_ncols=True)
+        return progress_bar(n, "lattice rates (rank 0)", "site")
 
     def _coo(self, k_local, j, w, loss):
         """COO entries of K for rows k (local), partner indices j with rates w, and loss per row."""

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from app.runtime.scheduler import sleeping_barrier
 from app.numerics import mesh_arrays
 from app.numerics.cylinder import CylinderSpec
 from app.numerics.disk import DiskSpec
+from app.runtime.scheduler import sleeping_barrier
 
 #: the cache's own section at the end of each .msh: the spec and the SHA-256 of the rest
 META_BEGIN, META_END = "$OverhauserMesh", "$EndOverhauserMesh"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.runtime.output import atomic_write
 from app.runtime import compat
+from app.runtime.output import atomic_write
 
 MAGIC = b"OVERHAUSER-MESH-ARRAYS\n"
 FORMAT = 1

@@ -20,8 +20,8 @@ from functools import cache
 from petsc4py import PETSc
 
 from app.config import Config, ConfigError
-from app.numerics.stepper import default_options
 from app.numerics.master import AMG_OPTIONS
+from app.numerics.stepper import default_options
 
 #: the prefix of the copy's options (never one a real stepper uses)
 PREFIX = "overhauser_check_"

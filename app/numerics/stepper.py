@@ -33,6 +33,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from app.config import Solver
+from app.runtime.progress import bar as progress_bar
 
 _prefix_counter = itertools.count()
 
@@ -277,9 +278,7 @@ class TimeStepper:
 
         bar = None
         if progress and self.comm.rank == 0:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(times), unit="out", desc=desc, leave=False, dynamic_ncols=True)
+            bar = progress_bar(len(times), desc, "out")
 
         u0_max = self.u.norm(PETSc.NormType.INFINITY)
         integral0 = self.total.dot(self.u) if self.total is not None else None

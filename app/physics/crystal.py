@@ -57,8 +57,8 @@ from typing import Literal
 
 import numpy as np
 
-from app.physics import lattice
 from app.config import E_CHARGE, HBAR, MU0_OVER_4PI, Model
+from app.physics import lattice
 
 #: 1 ueV as an angular frequency, rad/s
 UEV_RAD_S = 1e-6 * E_CHARGE / HBAR

@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from app.runtime.output import atomic_write  # noqa: E402
 from app.physics.experiments import ANCHORS, NOT_DRAWN  # noqa: E402
 from app.physics.observables import crossing_time  # noqa: E402
+from app.runtime.output import atomic_write  # noqa: E402
 
 #: axis labels of the lifetimes plot for the keys it is used with
 LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "initial.r0": "initial width r$_0$ (nm)",

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from app.runtime import compat
 from app.runtime.output import atomic_write
 

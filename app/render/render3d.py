@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.runtime import compat
 from app.render import render2d as render
+from app.runtime import compat
 from app.runtime.output import atomic_write
 
 #: the x-z pictures show |x| <= this (nm), or the whole radius if smaller: the dot (l0 = 30 nm)

@@ -18,15 +18,15 @@ import numpy as np
 from mpi4py import MPI
 
 from app import config as app_config
-from app.runtime import output
-from app.physics.geometry import geometry_label
-from app.physics.observables import decay_times, exact_constant_d, fit_constant_d
-from app.studies.preset import Preset, slug
 from app.numerics.discretisation import isotopes_of, make_problem, solve_once
 from app.numerics.fem import DiffusionProblem
 from app.physics import lattice
+from app.physics.geometry import geometry_label
+from app.physics.observables import decay_times, exact_constant_d, fit_constant_d
 from app.render import plotting, render2d, render3d
+from app.runtime import output
 from app.studies import sweep
+from app.studies.preset import Preset, slug
 from app.studies.validation import run_validation
 
 

@@ -42,12 +42,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from app import config as app_config
-from app.runtime import output
-from app.numerics.solve import solve
 from app import lattice
+from app.numerics.solve import solve
 from app.physics.observables import fit_constant_d
 from app.render import plotting
-from app.runtime import scheduler
+from app.runtime import output, scheduler
+from app.runtime.progress import bar as progress_bar
 from app.studies.preset import layered
 
 #: h(t)/h(0) reported at these times (s) in every row of sweep.csv
@@ -377,9 +377,7 @@ def run(sweep: Sweep, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> di
 
     bar = None
     if comm.rank == 0 and todo:  # the overall bar (stderr, on a terminal): moves when rank 0's group ends a case
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="case", desc=sweep.name, leave=False, dynamic_ncols=True, disable=None)
+        bar = progress_bar(len(todo), sweep.name, "case")
 
     def done(j: int, row: dict, n_done: int) -> None:  # the group's first rank: its own line
         line = (f"{sweep.name}: case {todo[j] + 1}/{n} [{label(sweep.cases[todo[j]])}]: t_1/2 = {row['t_half_s']:.4g} s, "

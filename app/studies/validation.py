@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.runtime import output
-from app.physics.geometry import geometry_label
 from app.numerics.discretisation import make_problem
+from app.physics.geometry import geometry_label
 from app.render import plotting
+from app.runtime import output
 
 
 def fmt(x) -> str:
