@@ -540,6 +540,8 @@ def _describe(err: dict) -> str:
     if kind == "extra_forbidden":
         section, _, key = loc.rpartition(".")
         return f"{loc}: unknown key {key!r} in [{section}]" if section else f"{loc}: unknown section [{loc}]"
+    if kind == "missing":
+        return f"{loc}: expected a value, got none"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]

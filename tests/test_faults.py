@@ -7,6 +7,8 @@ nothing. Select them with ``-m faults``."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 import subprocess
 from pathlib import Path
 
@@ -289,3 +291,26 @@ def test_a_test_failing_on_one_rank_stops_every_rank_under_x(tmp_path):
     assert proc.returncode != 0
     assert "test_fails_on_rank_1_only failed on another rank" in proc.stdout
     assert "[rank 1] FAILED test_one_rank.py::test_fails_on_rank_1_only (call)" in proc.stderr
+
+
+@pytest.mark.serial
+@pytest.mark.faults
+def test_ctrl_c_mid_solve_says_interrupted(tmp_path):
+    """SIGINT inside the time loop (a KeyboardInterrupt in a PETSc callback surfaces as the
+    stepper's failure) is reported as an interrupt: one line, exit code 130, no traceback."""
+    meshes = tmp_path / "meshes"
+    cmd = ["python3", "-m", "app.run", "--single", "--set", "mesh.h_min=0.7", "--set", "solver.t_end=1e6",
+           "--set", "solver.outputs_per_decade=200", "--set", "solver.error_estimate=false",
+           "--set", f"mesh.directory='{meshes}'", "--out", str(tmp_path / "out")]  # fmt: skip
+    proc = jobs.start(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not list(meshes.glob("*.arrays")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(2.0)  # into the time loop
+    os.killpg(proc.pid, signal.SIGINT)
+    done = jobs.finish(proc, timeout=60)
+    assert done.returncode == 130, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error")]  # Open MPI adds its abort notice
+    assert errors == ["error: rank 0: interrupted (SIGINT)"]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "run").exists()

@@ -66,3 +66,11 @@ def test_two_labels_with_one_file_name_are_refused(tmp_path):
         catalogue.load_preset(str(preset))
     assert str(err.value) == ("preset twins: curve 2: expected a label whose file name ('b0_20_mt') no other curve has, "
                               "got 'B0 = 20 mT!' beside 'B0 = 20 mT'")  # fmt: skip
+
+
+def test_a_missing_key_is_said_in_our_words(tmp_path):
+    preset = tmp_path / "nokind.toml"
+    preset.write_text('[figure]\ntitle = "t"\n[[curve]]\nlabel = "a"\n')
+    with pytest.raises(app.ConfigError) as err:
+        catalogue.load_preset(str(preset))
+    assert str(err.value) == "preset nokind: figure.kind: expected a value, got none"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 import traceback
@@ -21,6 +22,17 @@ from collections.abc import Callable
 FAILED = 1
 #: seconds between the error line and MPI_Abort, for the line to be forwarded
 ABORT_GRACE_S = 0.5
+#: exit code of a job ended by SIGINT (Ctrl-C), as a shell reports it
+INTERRUPTED = 130
+
+#: the signal that interrupted this process, if one did (whatever exception it became: a
+#: KeyboardInterrupt inside a PETSc callback surfaces as the time stepper's failure)
+_interrupted: list[int] = []
+
+
+def _on_sigint(signum, frame):
+    _interrupted.append(signum)
+    raise KeyboardInterrupt
 
 
 def one_line(exc: BaseException) -> str:
@@ -30,7 +42,9 @@ def one_line(exc: BaseException) -> str:
 
 
 def run_or_abort(main: Callable[[], int], comm=None) -> int:
-    """``main()``'s exit code; on an exception, one line and MPI_Abort of the whole job."""
+    """``main()``'s exit code; on an exception, one line and MPI_Abort of the whole job (an
+    interrupt is said as such: ``error: rank R: interrupted (SIGINT)``, exit code 130)."""
+    signal.signal(signal.SIGINT, _on_sigint)
     try:
         return main()
     except SystemExit:
@@ -40,7 +54,9 @@ def run_or_abort(main: Callable[[], int], comm=None) -> int:
 
         comm = comm or MPI.COMM_WORLD
         where = f"rank {comm.rank} of {comm.size}" if comm.size > 1 else "rank 0"
-        sys.stderr.write(f"error: {where}: {one_line(exc)}\n")
+        interrupted = bool(_interrupted) or isinstance(exc, KeyboardInterrupt)
+        what = "interrupted (SIGINT)" if interrupted else one_line(exc)
+        sys.stderr.write(f"error: {where}: {what}\n")
         if os.environ.get("OVERHAUSER_TRACEBACK"):  # the full traceback, for debugging
             traceback.print_exc()
         sys.stderr.flush()
@@ -48,5 +64,6 @@ def run_or_abort(main: Callable[[], int], comm=None) -> int:
         # the line is in the pipe to Open MPI's I/O forwarding; an abort at once can end the
         # forwarder before it reads it (seen 1 in 8 runs): give it a moment
         time.sleep(ABORT_GRACE_S)
-        comm.Abort(FAILED)
-        return FAILED  # not reached
+        code = INTERRUPTED if interrupted else FAILED
+        comm.Abort(code)
+        return code  # not reached
