@@ -31,7 +31,7 @@ from mpi4py import MPI
 
 from app.config import Model
 from app.physics import crystal, lattice
-from app.runtime.output import atomic_write
+from app.runtime.output import atomic_write, make_room
 from app.runtime.progress import bar as progress_bar
 
 #: bump when lattice.py changes what it computes
@@ -109,6 +109,7 @@ def _save(path: Path, key: dict, points: np.ndarray, values: np.ndarray) -> None
     order = np.lexsort(points.T[::-1])
     points, values = points[order], values[order]
     meta = json.dumps({"key": key, "sha256": _digest(points, values)}, sort_keys=True)
+    make_room(path)
     atomic_write(path, lambda f: np.savez(f, points=points, values=values, meta=np.array(meta)), binary=True)
 
 

@@ -22,6 +22,7 @@ from mpi4py import MPI
 from app.numerics import mesh_arrays
 from app.numerics.cylinder import CylinderSpec
 from app.numerics.disk import DiskSpec
+from app.runtime.output import make_room
 from app.runtime.scheduler import sleeping_barrier
 
 #: the cache's own section at the end of each .msh: the spec and the SHA-256 of the rest
@@ -54,6 +55,7 @@ def _write_msh(spec, path: Path) -> None:
             meta = {"format": MESH_FORMAT, "spec": spec_record(spec), "sha256": hashlib.sha256(body).hexdigest()}
             with tmp.open("ab") as f:  # Gmsh ignores sections it does not know
                 f.write(f"{META_BEGIN}\n{json.dumps(meta, sort_keys=True)}\n{META_END}\n".encode())
+            make_room(path)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

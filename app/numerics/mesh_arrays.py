@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from app.runtime import compat
-from app.runtime.output import atomic_write
+from app.runtime.output import atomic_write, make_room
 
 MAGIC = b"OVERHAUSER-MESH-ARRAYS\n"
 FORMAT = 1
@@ -118,6 +118,7 @@ def write(path: Path, arrays: dict[str, np.ndarray], spec_record: dict) -> None:
         f.write(header)
         f.write(payload)
 
+    make_room(path)
     atomic_write(path, dump, binary=True)
 
 

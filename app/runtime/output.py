@@ -38,6 +38,19 @@ def atomic_write(path: str | Path, write, binary: bool = False) -> None:
         raise
 
 
+def make_room(path: str | Path) -> None:
+    """Before a cache entry is (re)written (rank 0's writers call this): an empty directory
+    that took the entry's name is removed, with one line; a directory with contents is not
+    ours to remove, so IsADirectoryError says which path to remove."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        if any(path.iterdir()):
+            raise IsADirectoryError(f"cache entry {path} is a directory with contents, not a cache file: remove it "
+                                    "and run again")  # fmt: skip
+        path.rmdir()
+        print(f"cache entry {path} was an empty directory: removed and rebuilt", flush=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
