@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -186,10 +187,18 @@ def lock_output(directory: str | Path) -> str | None:
         return f"--out: expected a directory no other run is writing to, got {str(directory)!r} (in use by {holder})"
     f.seek(0)
     f.truncate()
-    f.write(f"PID {os.getpid()} on {platform.node()}\n")
+    f.write(f"{holder_text()}\n")
     f.flush()
     _held_locks.append(f)
     return None
+
+
+def holder_text() -> str:
+    """Who holds an output lock, as a person can find it: the run's start time and host, and
+    its PID unless it runs in scripts/fenicsx's sandbox, whose PIDs are its own (FENICSX_ROOT)."""
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    pid = "" if os.environ.get("FENICSX_ROOT") else f", PID {os.getpid()}"
+    return f"a run started {started} on {platform.node()}{pid}"
 
 
 def release_locks() -> None:
