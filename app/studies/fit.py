@@ -343,14 +343,14 @@ def prepare(data, vary, files=(), overrides=(), base: dict | None = None) -> Pro
     if twice:
         raise app_config.ConfigError(f"--vary {twice}: expected each key once, got it twice")
     base = layered(files, overrides) if base is None else json.loads(json.dumps(base))
-    app_config.validate(base)  # every --set is checked, even one a parameter replaces
+    defaults = app_config.validate(base).model_dump(mode="json")  # every --set is checked, even one a parameter replaces
     problem = Problem(data, params, base)
-    dump = problem.config_at(problem.start()).model_dump(mode="json")  # unknown keys fail here, naming the key
-    for p in params:
-        value = app_config.value_at(dump, p.key)
-        if isinstance(value, bool) or not isinstance(value, float):
+    for p in params:  # a key of another type (an optional number is None until set)
+        value = app_config.value_at(defaults, p.key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, float)):
             what = "an integer" if isinstance(value, int) and not isinstance(value, bool) else repr(value)
             raise app_config.ConfigError(f"--vary {p.key}: expected a key with a real number as its value, got {what}")
+    problem.config_at(problem.start())  # an unknown key fails here, naming it
     for i, p in enumerate(params):
         for v in (p.lo, p.hi):
             values = problem.start()
@@ -385,6 +385,7 @@ class Evaluator:
         self.comm, self.k, self.times, self.directory = comm, ranks_per_group, np.asarray(times, dtype=float), directory
         self.memo: dict[str, np.ndarray] = {}
         self.solved_now = 0  # solves this process made
+        self.solved_here = 0  # of those, the ones this rank's group made (on its first rank; 0 elsewhere)
         self.from_disk = 0  # evaluations read from the directory
         self.wall_solves = 0.0  # wall time in rounds of solves
 
@@ -425,6 +426,7 @@ class Evaluator:
                 key = order[i]
                 res = solve(todo[key], group, error_estimate=False, times=self.times)
                 if group.rank == 0:
+                    self.solved_here += 1
                     mine[key] = np.asarray(res.h, dtype=float)
                     if self.directory is not None:
                         output.write_json(self._path(key), {
