@@ -625,9 +625,13 @@ def run(problem: Problem, comm: MPI.Comm = MPI.COMM_WORLD, ranks_per_case: int =
     def request(points):  # rank 0: the configurations (ConfigError here, before any collective), then solve
         cfgs = [config_of(z) for z in points]
         used.update(eval_key(c, problem.times) for c in cfgs)
-        if comm.size > 1:
-            comm.bcast(("eval", cfgs), root=0)
+        tell(("eval", cfgs))
         return evaluate(cfgs)
+
+    def tell(message) -> None:  # rank 0 to the others, which wait asleep (least_squares' own work is rank 0's)
+        if comm.size > 1:
+            scheduler.sleeping_barrier(comm)
+            comm.bcast(message, root=0)
 
     outcome = None
     if comm.rank == 0:
@@ -636,13 +640,12 @@ def run(problem: Problem, comm: MPI.Comm = MPI.COMM_WORLD, ranks_per_case: int =
                                 max_nfev=MAX_NFEV)  # fmt: skip
             outcome = ("done", res, len(used))
         except BaseException as exc:
-            if comm.size > 1:
-                comm.bcast(("failed", f"{type(exc).__name__} on rank 0"), root=0)
+            tell(("failed", f"{type(exc).__name__} on rank 0"))
             raise
-        if comm.size > 1:
-            comm.bcast(outcome, root=0)
+        tell(outcome)
     else:
         while True:
+            scheduler.sleeping_barrier(comm)
             msg = comm.bcast(None, root=0)
             if msg[0] == "eval":
                 evaluate(msg[1])
