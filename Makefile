@@ -10,7 +10,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || { command -v pod
 IMAGE ?= overhauser
 SUITE ?= trixie
 
-.PHONY: run test test-sandbox test-serial test-mpi test-next shell image bench bench-master bench-3d bench-sweep gallery
+.PHONY: run test test-sandbox test-serial test-mpi test-next shell image bench bench-master bench-3d bench-sweep bench-fit gallery
 
 run:
 	$(FENICSX) mpirun -n $(NP) python3 -m app.run $(ARGS)
@@ -53,6 +53,9 @@ bench-3d:
 
 bench-sweep:
 	$(FENICSX) python3 benchmarks/sweep.py --full $(ARGS)
+
+bench-fit:
+	for what in steps heldout speedup; do $(FENICSX) python3 benchmarks/fit.py $$what $(ARGS) || exit 1; done
 
 gallery:
 	$(FENICSX) python3 scripts/update_gallery.py

@@ -8,6 +8,8 @@ The public API, for scripts and notebooks (docs/api.md)::
     result.t, result.h               # numpy arrays: output times (s) and h(t)/h(0), on every rank
     result.t_half, result.t_1e       # s (nan when not reached)
     result.summary()                 # the dict run.json records
+    fitted = app.fit("data.csv", vary={"model.l0": (10, 60)}, config=cfg)   # least squares to a measured decay
+    fitted.parameters                # {"model.l0": {"value": ..., "sigma": ...}}
 
 Bad input raises :class:`ConfigError`, whose text is the one line the CLI prints.
 ``import app``, :func:`build` and :func:`load` are light: the solver (``solve``, ``Result``,
@@ -52,9 +54,11 @@ _LAZY = {
     "solve": "app.numerics.solve",
     "Result": "app.numerics.result",
     "make_problem": "app.numerics.discretisation",
+    "fit": "app.studies.fit",
+    "FitResult": "app.studies.fit",
 }
 
-__all__ = ["Config", "ConfigError", "Result", "__version__", "build", "load", "make_problem", "solve"]
+__all__ = ["Config", "ConfigError", "FitResult", "Result", "__version__", "build", "load", "fit", "make_problem", "solve"]
 
 
 def __getattr__(name: str):

@@ -4,6 +4,7 @@
     python -m app.run --config FILE.toml [--set ...] [--out DIR]      (one case)
     python -m app.run --field-cuts [--set model.B0=...]                (look at D)
     python -m app.run --preset tau_vs_B0 [--ranks-per-case K] [--force]  (a sweep, resumable)
+    python -m app.run --fit data.csv --vary KEY=LO:HI[:START] ... [--set ...] [--ranks-per-case K]
 
 With no ``--config``, it runs the article's figures (presets ``fig1`` ... ``fig5`` and
 ``forms``; ``all`` is the default) and writes ``DIR/<fig>/`` plus ``DIR/summary.md``.
@@ -12,6 +13,9 @@ With ``--config`` (or ``--single``) it solves one case and writes
 configuration, package versions, ranks, time-stepper statistics and wall times).
 A sweep preset (:mod:`app.studies.sweep`) solves its cases on groups of K ranks and writes
 ``DIR/<name>/sweep.csv``; a re-run solves only the cases not finished yet.
+``--fit`` (:mod:`app.studies.fit`) fits the ``--vary`` keys to a measured h(t)/h(0), the
+Jacobian's solves on groups of K ranks, and writes ``DIR/fit/`` (fit.csv, fit.png, run.json);
+a re-run resumes from the evaluations already solved.
 Bad input: one line on stderr naming the key, exit code 2, nothing written.
 Run it under ``mpirun -n N`` for any N; files and progress come from rank 0 only.
 """
@@ -34,6 +38,7 @@ from app.runtime import output
 from app.runtime.failure import run_or_abort
 from app.runtime.scheduler import check_group_size
 from app.studies import catalogue, figures, report
+from app.studies import fit as app_fit
 from app.studies.figures import write_cuts
 from app.studies.sweep import read_measured
 
@@ -70,6 +75,14 @@ def parser() -> argparse.ArgumentParser:
         help="sweeps: draw these measurements on the plot (CSV: header, then parameter, time in s[, label])",
     )
     p.add_argument("--force", action="store_true", help="sweeps: solve every case again, also those already finished")
+    p.add_argument(
+        "--fit", metavar="DATA.csv",
+        help="fit the --vary keys to this measured decay (CSV: header, then t_s, h_over_h0[, sigma]); writes DIR/fit/",
+    )
+    p.add_argument(
+        "--vary", action="append", default=[], metavar="KEY=LO:HI[:START]",
+        help="--fit: a configuration key to fit between LO and HI (from START, default their geometric mean; repeatable)",
+    )
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default: results)")
     p.add_argument(
         "--field-cuts",
@@ -200,6 +213,8 @@ def main(argv: list[str] | None = None, comm=MPI.COMM_WORLD) -> int:
 def _main(argv: list[str] | None, comm) -> int:
     try:
         args = parser().parse_args(argv)
+        if args.fit is not None or args.vary:
+            return _fit(args, comm)
         figures_mode = not (args.single or args.field_cuts or (args.config and not args.preset))
         if figures_mode:
             names = list(dict.fromkeys(args.preset or ["all"]))  # each figure once, in the order given
@@ -257,6 +272,35 @@ def _main(argv: list[str] | None, comm) -> int:
         f"({s['steps_accepted']} steps, {s['dofs']} dofs, {solving_on(summary)}, "
         f"{summary['wall_total_s']:.1f} s){error_line(summary['error_estimate'])} -> {out_dir / cfg.output.name}",
     )
+    return 0
+
+
+def _fit(args, comm) -> int:
+    """``--fit``: check everything before any work (exit 2 on bad input), fit, write DIR/fit/."""
+    try:
+        if args.fit is None:
+            raise UsageError("--vary is for --fit DATA.csv")
+        if args.preset or args.quick or args.single or args.field_cuts or args.measured or args.force:
+            raise UsageError("--fit does not combine with --preset, --quick, --single, --field-cuts, --measured or --force")
+        problem = app_fit.prepare(args.fit, args.vary, args.config, args.overrides)
+        group_problem = check_group_size(comm, args.ranks_per_case)
+        if group_problem:
+            raise UsageError(group_problem)
+        corners = problem.corners()
+        other = "paper" if app_fit.paper_config(corners[0])[0] is not None else None
+        check_before_work([(c, other, c.diffusion.form != "master" or bool(other)) for c in corners], comm)
+        out_dir = Path(args.out)
+        prepare_output(out_dir, comm)
+    except (UsageError, app_config.ConfigError) as exc:
+        if comm.rank == 0:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    result = app_fit.run(problem, comm, args.ranks_per_case, cache=out_dir / app_fit.NAME / "evals")
+    versions = output.versions()  # every rank: it may initialise PETSc, a collective
+    if comm.rank == 0:
+        app_fit.write(result, out_dir, versions)
+    comm.barrier()  # every rank returns once the files exist
+    say(comm, app_fit.report_line(result, out_dir))
     return 0
 
 

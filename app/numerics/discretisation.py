@@ -46,9 +46,16 @@ def weights(cfg: Config) -> dict[str, float]:
 
 
 def solve_once(
-    cfg: Config, comm: MPI.Comm, *, progress: bool | None = None, desc: str = "solve", on_output: Callable | None = None
+    cfg: Config,
+    comm: MPI.Comm,
+    *,
+    progress: bool | None = None,
+    desc: str = "solve",
+    on_output: Callable | None = None,
+    times=None,
 ) -> tuple[Result, list[Problem]]:
-    """``cfg`` set up and solved on ``comm`` (collective): the Result and the problem(s) solved.
+    """``cfg`` set up and solved on ``comm`` (collective): the Result and the problem(s) solved,
+    at the output ``times`` (default ``solver.output_times()``).
 
     The real crystal: one problem per isotope (one after another), h = sum_alpha w_alpha
     h_alpha / h_alpha(0) (:func:`weights`), each isotope's h in ``Result.isotopes`` and its
@@ -57,7 +64,7 @@ def solve_once(
     isotopes = isotopes_of(cfg)
     if not isotopes:
         problem = make_problem(cfg, comm).setup()
-        result = problem.solve(progress=progress, desc=desc, on_output=on_output)
+        result = problem.solve(times=times, progress=progress, desc=desc, on_output=on_output)
         share = weights(cfg)
         if share:  # the real crystal with a constant D: every isotope decays alike
             result.isotopes = {name: result.h.copy() for name in share}
@@ -65,7 +72,7 @@ def solve_once(
     problems, parts = [], {}
     for iso in isotopes:
         problem = make_problem(cfg, comm, isotope=iso.name).setup()
-        parts[iso.name] = problem.solve(progress=progress, desc=f"{desc} {iso.name}")
+        parts[iso.name] = problem.solve(times=times, progress=progress, desc=f"{desc} {iso.name}")
         problems.append(problem)
     share = weights(cfg)
     first = next(iter(parts.values()))

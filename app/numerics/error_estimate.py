@@ -48,11 +48,11 @@ def max_difference(h, h_other) -> float:
     return float(np.max(np.abs(np.asarray(h)[1:] - np.asarray(h_other)[1:])))
 
 
-def estimate(cfg, h, comm) -> dict:
-    """The two estimates for ``cfg``, whose solve gave ``h`` at its output times (collective
-    on ``comm``, the communicator that solved it)."""
+def estimate(cfg, h, comm, times=None) -> dict:
+    """The two estimates for ``cfg``, whose solve gave ``h`` at its output times (``times``,
+    default ``solver.output_times()``; collective on ``comm``, the communicator that solved it)."""
     def solve(c):
-        return solve_once(c, comm, desc="error estimate")[0].h
+        return solve_once(c, comm, desc="error estimate", times=times)[0].h
 
     t0 = time.perf_counter()
     loose = time_companion(cfg)

@@ -18,29 +18,35 @@ from app.numerics.result import Result
 
 
 def solve(
-    config: Config, comm: MPI.Comm | None = None, *, progress: bool | None = None, error_estimate: bool | None = None
+    config: Config,
+    comm: MPI.Comm | None = None,
+    *,
+    progress: bool | None = None,
+    error_estimate: bool | None = None,
+    times=None,
 ) -> Result:
     """Solve ``config`` (collective on ``comm``, default MPI.COMM_WORLD; serial without mpirun).
 
     Any form and geometry. ``progress`` (default ``output.progress``) shows a bar on rank 0;
     ``error_estimate`` (default ``solver.error_estimate``) adds the two companion solves'
-    estimate. Raises :class:`app.config.ConfigError` (one line) for a job over
-    ``solver.max_memory_gb``.
+    estimate. ``times`` (s, increasing, starting at 0) are the output times instead of
+    ``solver.output_times()``; the solve then ends at the last of them. Raises
+    :class:`app.config.ConfigError` (one line) for a job over ``solver.max_memory_gb``.
     """
     comm = comm or MPI.COMM_WORLD
     budget.check(config)
     estimate = config.solver.error_estimate if error_estimate is None else error_estimate
     t_start = time.perf_counter()
     mine, _, why = fewer_ranks.solving_ranks(config, comm)
-    result = fewer_ranks.on_ranks(comm, mine, lambda sub: _solve(config, sub, t_start, progress, estimate))
+    result = fewer_ranks.on_ranks(comm, mine, lambda sub: _solve(config, sub, t_start, progress, estimate, times))
     result.ranks, result.fewer_ranks_because = comm.size, why or None
     return result
 
 
-def _solve(config: Config, comm: MPI.Comm, t_start: float, progress: bool | None, estimate: bool) -> Result:
-    result, problems = solve_once(config, comm, progress=progress)
+def _solve(config: Config, comm: MPI.Comm, t_start: float, progress: bool | None, estimate: bool, times) -> Result:
+    result, problems = solve_once(config, comm, progress=progress, times=times)
     if estimate:
-        result.error_estimate = error_estimate.estimate(config, result.h, comm)
+        result.error_estimate = error_estimate.estimate(config, result.h, comm, times=times)
     result.ranks_solving = comm.size
     result.wall_total_s = time.perf_counter() - t_start
     fields = [p.lattice_field for p in problems if getattr(p, "lattice_field", None) is not None]

@@ -248,3 +248,28 @@ def tornado(panels: list[dict], path: str | Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     save(fig, path)
+
+
+def fit(t, h, sigma, t_model, h_model, h_paper, path: str | Path, title: str, note: str | None = None) -> None:
+    """A fit: the data (with error bars when ``sigma`` is given), the best fit, and the
+    article's paper form at the same values (dashed) when given; log time axis."""
+    t, h = np.asarray(t), np.asarray(h)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    pos, mpos = t > 0, np.asarray(t_model) > 0
+    if sigma is not None:
+        ax.errorbar(t[pos], h[pos], yerr=np.asarray(sigma)[pos], fmt="o", ms=4, color="k", lw=1, capsize=2, label="data")
+    else:
+        ax.plot(t[pos], h[pos], "o", ms=4, color="k", label="data")
+    ax.plot(np.asarray(t_model)[mpos], np.asarray(h_model)[mpos], color="tab:blue", lw=2, label="best fit")
+    if h_paper is not None:
+        ax.plot(np.asarray(t_model)[mpos], np.asarray(h_paper)[mpos], color="tab:orange", ls="--", lw=1.5,
+                label="article's paper form, same values")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("t (s)")
+    ax.set_ylabel("h(t) / h(0)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, color="0.4")
+    save(fig, path)

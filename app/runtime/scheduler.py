@@ -94,7 +94,7 @@ def run_tasks(
                 done = counters.add(1) + 1
                 if on_done is not None:
                     on_done(i, result, done)
-        world.Barrier()  # every task is finished before the window goes
+        sleeping_barrier(world)  # every task is finished before the window goes; a group done early sleeps
     finally:
         counters.free()
         group.Free()
