@@ -243,11 +243,12 @@ class DiffusionProblem(Problem):
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options
 
-    def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True):
+    def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True,
+                    solver=None):
         if source is None and self.b is not None:
             source = (self.b, self._source_time)
         return TimeStepper(
-            self.comm, self.M, self.K if K is None else K, self.u.x.petsc_vec, self.w, self.config.solver,
+            self.comm, self.M, self.K if K is None else K, self.u.x.petsc_vec, self.w, solver or self.config.solver,
             symmetric=self.symmetric, source=source, total=self.total, layer=self.layer if budget else None,
             diagonal_mass=self.config.mesh.mass == "lumped", scale=scale,
             defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize()),

@@ -369,9 +369,10 @@ class MasterProblem(Problem):
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options
 
-    def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True):
+    def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True,
+                    solver=None):
         return TimeStepper(
-            self.comm, self.M, self.K if K is None else K, self.u, self.w, self.config.solver,
+            self.comm, self.M, self.K if K is None else K, self.u, self.w, solver or self.config.solver,
             symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, diagonal_mass=True,
             K_pc=self.K_pc if K is None else K_pc, source=source, scale=scale,
             defaults=AMG_OPTIONS, total=self.total, layer=self.w_layer if budget else None,
