@@ -280,3 +280,12 @@ def test_the_tau_vs_pump_preset_sweeps_pump_times_on_the_disk_and_the_slab():
     assert {c.domain.geometry for c in sweep.configs} == {"disk", "slab"}
     assert all(c.pump.active for c in sweep.configs) and len({c.pump.gamma0 for c in sweep.configs}) == 1
     assert len({c.pump.t_pump for c in sweep.configs}) >= 2
+
+
+def test_a_figure_preset_refuses_a_pump():
+    """A figure's curves are solved as one problem each from [initial]'s state: a pump is
+    refused there in one line, not ignored."""
+    with pytest.raises(app.ConfigError) as err:
+        catalogue.resolve(catalogue.load_preset("fig3"), overrides=["pump.t_pump=1", "pump.gamma0=1"])
+    assert str(err.value) == ("fig3 [B0 = 20 mT, (1,1)]: pump.t_pump: expected 0 in a figure preset (its curves are "
+                              "solved without the pump phase; --single or a sweep pumps), got 1")  # fmt: skip
