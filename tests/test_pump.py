@@ -188,7 +188,8 @@ def test_gaas_isotopes_pump_in_the_ratio_of_their_couplings_squared(mesh_dir):
 def small_lattice(geometry: str, decay_sz: float = 0.5, **pump_section) -> app.Config:
     """A small lattice (test_master's): R = 2.5 nm, z0 = 2 nm, l0 = 1.5 nm, 0.2 T."""
     return app.build(
-        model={"z0": 2.0, "l0": 1.5, "B0": 0.2, "electron_sz": decay_sz}, initial={"r0": 1.5}, domain={"radius": 2.5, "geometry": geometry},
+        model={"z0": 2.0, "l0": 1.5, "B0": 0.2, "electron_sz": decay_sz}, initial={"r0": 1.5},
+        domain={"radius": 2.5, "geometry": geometry},
         diffusion={"form": "master", "source": "lattice", "cache": ""},
         solver={"t_end": 10.0, "t_first": 0.01, "outputs_per_decade": 2, "error_estimate": False},
         output={"progress": False}, pump=pump_section,

@@ -28,7 +28,6 @@ from app.numerics.result import Result
 from app.numerics.stepper import Trajectory
 from app.physics import pump as pump_physics
 
-
 #: the pump phase's TS tolerances, relative to ``solver.rtol`` and ``solver.atol``. The pump's
 #: local errors are not damped away as the decay's are, they add up: without diffusion (disk,
 #: lumped mass, Gamma t_pump = 2 at the centre) the largest nodal error against the closed form

@@ -204,7 +204,8 @@ def _pump_rates(records: list[dict]) -> str | None:
                     if r.get("config", {}).get("pump", {}).get("t_pump", 0) > 0})  # fmt: skip
     if not rates:
         return None
-    return "Gamma$_0$ = " + ", ".join(f"{g:g}" for g in rates) + " 1/s (the pump rate at the dot centre, a free parameter: MODEL.md 12)"
+    values = ", ".join(f"{g:g}" for g in rates)
+    return f"Gamma$_0$ = {values} 1/s (the pump rate at the dot centre, a free parameter: MODEL.md 12)"
 
 
 def sweep(records: list[dict], x: str, series_keys: list[str], path: str | Path, title: str,
