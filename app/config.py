@@ -374,6 +374,61 @@ class Solver(_Section):
         return [0.0, *ts]
 
 
+class Pump(_Section):
+    """``[pump]``: the pump phase (dynamic nuclear polarisation build-up, MODEL.md 12).
+
+    For 0 < t < t_pump, from u = 0, du_alpha/dt = div(D_alpha grad u_alpha) + Gamma_alpha(x)
+    (p_inf - u_alpha) with Gamma_alpha(x) = gamma0 (A_alpha(x) / A_ref)^2, A_ref the largest
+    coupling of any isotope at the dot centre; then the decay from the state the pump left.
+    ``t_pump = 0`` (the default): no pump phase, the initial state of ``[initial]``.
+    """
+
+    section: ClassVar[str] = "pump"
+
+    t_pump: float = Field(0.0, ge=0, description="duration of the pump phase, s (0: no pump phase, [initial] instead)")
+    gamma0: float | None = Field(
+        None,
+        description="pump rate Gamma_0 at the dot centre, the fastest in the dot, 1/s (MODEL.md 12: a free "
+        "parameter, so no default; needed when t_pump > 0)",
+    )
+    p_inf: float = Field(
+        1.0, gt=0, le=1,
+        description="polarisation the pump drives towards (0 < p_inf <= 1; the equations are linear, so the sign "
+        "is a convention and h/h0 does not depend on it)",
+    )  # fmt: skip
+    electron_sz: Literal[0.5, -0.5] | None = Field(
+        None,
+        description="the electron's spin projection during the pump (default that of [model]; 0 is refused: "
+        "no electron, no pump); it sets the Knight-shift and mediated terms of D during the pump",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _electron_present(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "electron_sz" in data and data["electron_sz"] == 0 and not isinstance(
+            data["electron_sz"], bool
+        ):
+            raise _cross("pump.electron_sz", "+0.5 or -0.5 (pumping needs the electron, MODEL.md 12)", data["electron_sz"])
+        return data
+
+    @model_validator(mode="after")
+    def _rate(self) -> Pump:
+        if self.t_pump > 0 and self.gamma0 is None:
+            raise _cross(
+                "pump.gamma0",
+                f"a pump rate in 1/s with pump.t_pump = {self.t_pump:g} (a free parameter, MODEL.md 12: no default)",
+                None,
+            )
+        if self.gamma0 is not None and not self.gamma0 > 0:
+            raise _cross("pump.gamma0", "a positive rate (1/s)", self.gamma0)
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether there is a pump phase (t_pump > 0)."""
+        return self.t_pump > 0
+
+
 class Output(_Section):
     """``[output]``: where and how results are written."""
 
@@ -398,6 +453,7 @@ class Config(_Section):
     mesh: Mesh = Field(default_factory=Mesh)
     diffusion: Diffusion = Field(default_factory=Diffusion)
     solver: Solver = Field(default_factory=Solver)
+    pump: Pump = Field(default_factory=Pump)
     output: Output = Field(default_factory=Output)
 
     @model_validator(mode="before")
@@ -453,6 +509,41 @@ class Config(_Section):
             raise _cross("domain.lattice_matched", f"false with model.crystal = {crystal!r} (each sublattice has "
                          "planes of its own, MODEL.md 11)", True)  # fmt: skip
         return self
+
+    @model_validator(mode="after")
+    def _pump(self) -> Config:
+        """The pump needs the electron (MODEL.md 12), and the electron a field; it makes the initial state."""
+        if not self.pump.active:
+            return self
+        s = self.pump_electron_sz
+        if s == 0:
+            raise _cross("pump.electron_sz", "+0.5 or -0.5 with pump.t_pump > 0 (pumping needs the electron, "
+                         "MODEL.md 12; its default is model.electron_sz, the (2,0) singlet here)", 0.0)  # fmt: skip
+        for key in ("B0", "g_e"):
+            if getattr(self.model, key) == 0:
+                raise _cross(f"model.{key}", f"a non-zero value with pump.t_pump > 0 (the pump's electron, s = {s:+g}, "
+                             "needs omega_e = g_e mu_B B0 / hbar != 0)", 0.0)  # fmt: skip
+        if self.initial.profile is not None:
+            raise _cross("initial.profile", "no value with pump.t_pump > 0 (the pump makes the initial state)",
+                         self.initial.profile)  # fmt: skip
+        return self
+
+    @property
+    def pump_electron_sz(self) -> float:
+        """The electron's spin projection during the pump: ``pump.electron_sz``, else ``model.electron_sz``."""
+        return self.model.electron_sz if self.pump.electron_sz is None else self.pump.electron_sz
+
+    def pump_config(self) -> Config:
+        """This configuration with the pump's electron state in ``[model]`` (the pump phase's D,
+        and the lattice field's cache key, follow it); the same object when the states agree."""
+        s = self.pump_electron_sz
+        if s == self.model.electron_sz:
+            return self
+        data = self.model_dump(mode="json")
+        for key in CRYSTAL_REFUSES.get(self.model.crystal, {}):  # the crystal's own values, not keys
+            data["model"].pop(key)
+        data["model"]["electron_sz"] = s
+        return validate(data)
 
     @model_validator(mode="after")
     def _geometry(self) -> Config:

@@ -34,6 +34,7 @@ from app import config as app_config
 from app.numerics import budget, petsc_options
 from app.numerics.result import Result
 from app.numerics.solve import solve
+from app.render import plotting
 from app.runtime import output
 from app.runtime.failure import run_or_abort
 from app.runtime.scheduler import check_group_size
@@ -148,7 +149,7 @@ def state_warnings(cfg: app_config.Config, stats: dict, estimate: dict | None = 
     u0, umin = stats.get("u0_max", 1.0), stats.get("min_u_over_outputs", 0.0)
     if umin < -1e-3 * u0:
         out.append(f"u fell to {umin:.3g} (below -1e-3 of max u0 = {u0:.3g}): the mesh or the tolerances are too coarse")
-    if cfg.diffusion.form != "master" and cfg.initial.r0 < 2 * cfg.mesh.h_min:
+    if cfg.diffusion.form != "master" and not cfg.pump.active and cfg.initial.r0 < 2 * cfg.mesh.h_min:
         out.append(f"initial.r0 = {cfg.initial.r0:g} nm is below 2 mesh.h_min = {2 * cfg.mesh.h_min:g} nm: "
                    "the initial state is not resolved")  # fmt: skip
     return out
@@ -172,6 +173,11 @@ def write_case(result: Result, summary: dict, out_dir: Path) -> None:
     staging = output.staging_dir(out_dir, result.config.output.name)
     output.write_csv(staging / "overhauser.csv", result.columns())
     output.write_json(staging / "run.json", summary)
+    if result.pump is not None:  # u at the end of the pump beside the Gaussian of its width
+        cfg = result.config
+        plotting.pump_profile(result.pump.profile, result.pump.record, staging / "pump_profile.png",
+                              f"{cfg.output.name}: {result.geometry}", cfg.model.l0,
+                              cfg.model.z0 if cfg.geometry.dim == 3 else None)  # fmt: skip
     output.publish(staging, out_dir / result.config.output.name)
 
 
@@ -266,9 +272,14 @@ def _main(argv: list[str] | None, comm) -> int:
         return 0
     summary = run_case(cfg, out_dir, comm)
     d, s = summary["decay"], summary["solver"]
+    pumped = ""
+    if "pump" in summary:
+        p = summary["pump"]
+        pumped = (f" after a {p['t_pump_s']:g} s pump (gamma0 = {p['gamma0_per_s']:g} 1/s: h/h_sat = "
+                  f"{p['h_over_hsat_reached']:.3g}, width {p['width_nm']:.3g} nm), counted from its end")  # fmt: skip
     say(
         comm,
-        f"{cfg.output.name}: t_1/2 = {d['t_half_s']:.4g} s, t_1/e = {d['t_1e_s']:.4g} s "
+        f"{cfg.output.name}: t_1/2 = {d['t_half_s']:.4g} s, t_1/e = {d['t_1e_s']:.4g} s{pumped} "
         f"({s['steps_accepted']} steps, {s['dofs']} dofs, {solving_on(summary)}, "
         f"{summary['wall_total_s']:.1f} s){error_line(summary['error_estimate'])} -> {out_dir / cfg.output.name}",
     )

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 from app import config as C  # noqa: E402
 
 #: units as the descriptions write them (the text after a description's last comma)
-UNITS = {"nm", "s", "T", "GB", "rad/s", "nm^2/s", "rad s^-1 T^-1"}
+UNITS = {"nm", "s", "T", "GB", "rad/s", "nm^2/s", "rad s^-1 T^-1", "1/s"}
 #: prefixes of a unit-like last part: "in units of a0", "as a fraction of max u(x, y, 0)"
 UNIT_PREFIXES = {"in units of ": "", "as a fraction of ": "fraction of "}
 

@@ -39,6 +39,7 @@ from app.numerics.field import lattice_diffusion
 from app.numerics.problem import Problem
 from app.numerics.stepper import TimeStepper
 from app.physics.geometry import continuum_initial_state, continuum_top
+from app.physics.pump import rate_scale
 from app.runtime import compat
 
 __all__ = ["DiffusionProblem", "assemble_vector"]
@@ -112,6 +113,10 @@ class DiffusionProblem(Problem):
         Optional prebuilt ``(mesh, cell_tags, facet_tags)``; default the Gmsh disk, or the
         cylinder for layer and slab. The Dirichlet facets are those tagged
         :data:`app.numerics.disk.RIM_TAG`, or every exterior facet of a mesh without that tag.
+    like:
+        Another DiffusionProblem whose mesh (the configuration's own, from the cache) this one
+        shares, its lattice field still cached: the pump phase's problem when the electron's
+        state during the pump differs from the decay's, so that the states are on one mesh.
     """
 
     def __init__(
@@ -124,12 +129,14 @@ class DiffusionProblem(Problem):
         source: tuple | None = None,
         mesh=None,
         isotope: str | None = None,
+        like: DiffusionProblem | None = None,
     ):
         super().__init__(config, comm, isotope)
         self._diffusion_input = diffusion
         self._initial = initial
         self._source = source
         self._mesh_input = mesh
+        self._like = like
 
     # --- pipeline -----------------------------------------------------------------------
 
@@ -144,7 +151,9 @@ class DiffusionProblem(Problem):
         )
 
     def create_mesh(self) -> None:
-        if self._mesh_input is not None:
+        if self._like is not None:
+            self.mesh, self.cell_tags, self.facet_tags = self._like.mesh, self._like.cell_tags, self._like.facet_tags
+        elif self._mesh_input is not None:
             self.mesh, self.cell_tags, self.facet_tags = self._mesh_input
         else:
             self.mesh, self.cell_tags, self.facet_tags = app_mesh.cached_mesh(
@@ -208,6 +217,7 @@ class DiffusionProblem(Problem):
         dx_mass = ufl.dx
         if self.config.mesh.mass == "lumped":
             dx_mass = ufl.dx(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+        self.dx_mass = dx_mass
         self.a_mass = fem.form(u * v * dx_mass)
         self.a_stiff = fem.form(k)
 
@@ -229,15 +239,67 @@ class DiffusionProblem(Problem):
         self.u.x.scatter_forward()
 
     def create_time_stepper(self) -> None:
-        source = None if self.b is None else (self.b, self._source_time)
-        self.stepper = TimeStepper(
-            self.comm, self.M, self.K, self.u.x.petsc_vec, self.w, self.config.solver,
-            symmetric=self.symmetric, source=source, total=self.total, layer=self.layer,
-            diagonal_mass=self.config.mesh.mass == "lumped",
-            defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize()),
-        )  # fmt: skip
+        self.stepper = self.new_stepper()
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options
+
+    def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True,
+                    solver=None):
+        if source is None and self.b is not None:
+            source = (self.b, self._source_time)
+        return TimeStepper(
+            self.comm, self.M, self.K if K is None else K, self.u.x.petsc_vec, self.w, solver or self.config.solver,
+            symmetric=self.symmetric, source=source, total=self.total, layer=self.layer if budget else None,
+            diagonal_mass=self.config.mesh.mass == "lumped", scale=scale,
+            defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize()),
+        )  # fmt: skip
+
+    def pump_rate(self):
+        """Gamma(x) of the pump phase as a UFL expression, 1/s: gamma0 (A_alpha(x) / A_ref)^2."""
+        m = self.config.model
+        profile = hyperfine_profile(self.x, m.l0, m.z0 if self.dim == 3 else None)
+        return self.config.pump.gamma0 * rate_scale(m, self.isotope) * profile**2
+
+    def pump_operator(self):
+        """K + R and b with R = (Gamma u, v) and b = P_inf (Gamma, v), integrated as M is (the
+        vertex rule with a lumped mass: R diagonal, and with D = 0 each node pumps exactly as
+        P_inf (1 - exp(-Gamma t)); else a degree-6 rule, the same for R and b, so R 1 = b / P_inf)."""
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        gamma = self.pump_rate()
+        dx = self.dx_mass if self.config.mesh.mass == "lumped" else ufl.dx(metadata={"quadrature_degree": 6})
+        R = compat.assemble_matrix(fem.form(gamma * u * v * dx), self.bcs, diagonal=0.0)
+        R.assemble()
+        K = self.K.duplicate(copy=True)
+        K.axpy(1.0, R, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        R.destroy()
+        b = assemble_vector(self.config.pump.p_inf * gamma * v * dx)
+        fem_petsc.set_bc(b, self.bcs)
+        return K, b, None
+
+    def cuts(self) -> dict:
+        V, comm = self.V, self.comm
+        owned = V.dofmap.index_map.size_local * V.dofmap.index_map_bs
+        x = V.tabulate_dof_coordinates()[:owned]
+        u = self.u.x.array[:owned]
+        r = np.hypot(x[:, 0], x[:, 1])
+        tol = 1e-9
+        centre = np.abs(x).max(axis=1) <= tol
+        found = comm.allreduce(int(centre.sum()))
+        u_centre = comm.allreduce(float(u[centre].sum())) / found if found else float("nan")
+        mid = np.abs(x[:, 2]) <= tol if self.dim == 3 else np.ones(len(x), bool)
+
+        def gathered(*arrays):
+            parts = comm.allgather([a.copy() for a in arrays])
+            return [np.concatenate([p[i] for p in parts]) for i in range(len(arrays))]
+
+        r_mid, u_mid = gathered(r[mid], u[mid])
+        order = np.argsort(r_mid, kind="stable")
+        out = {"u_centre": u_centre, "r_nm": r_mid[order], "u_mid": u_mid[order]}
+        if self.dim == 3:
+            z_ax, u_ax = gathered(x[r <= tol, 2], u[r <= tol])
+            order = np.argsort(z_ax, kind="stable")
+            out.update(z_nm=z_ax[order], u_axis=u_ax[order])
+        return out
 
     def create_observables(self) -> None:
         v = ufl.TestFunction(self.V)
@@ -245,6 +307,7 @@ class DiffusionProblem(Problem):
         profile = hyperfine_profile(self.x, m.l0, m.z0 if self.dim == 3 else None)
         self.w = assemble_vector(profile * v * ufl.dx(metadata={"quadrature_degree": 6}))
         self.total = assemble_vector(v * ufl.dx)
+        self.r2 = assemble_vector((self.x[0] ** 2 + self.x[1] ** 2) * v * ufl.dx)  # the pumped profile's width
         self.layer = None  # 3D: the weight of the dot layer's cells, for the budget
         if self.dim == 3 and self.cell_tags is not None:
             dx_layer = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.cell_tags, subdomain_id=LAYER_TAG)

@@ -33,6 +33,7 @@ from app.numerics import operator_cache
 from app.numerics.problem import Problem
 from app.numerics.stepper import TimeStepper
 from app.physics import lattice
+from app.physics.pump import rate as pump_rate
 from app.physics.sites import Sites
 from app.runtime.progress import bar as progress_bar
 
@@ -359,17 +360,55 @@ class MasterProblem(Problem):
         # h weights each site by A(x, y, z) / A0 (the disk's sites sit at z = 0)
         self.w = self._vec(self.m * lattice.hyperfine(self.xyz, model) / model.A0)
         self.total = self._vec(self.m)
+        self.r2 = self._vec(self.m * np.sum(self.xyz[:, :2] ** 2, axis=1))  # the pumped profile's width
         self.w_layer = self._vec(np.where(self.in_layer, self.m, 0.0))
 
     def create_time_stepper(self) -> None:
-        self.stepper = TimeStepper(
-            self.comm, self.M, self.K, self.u, self.w, self.config.solver,
-            symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, diagonal_mass=True,
-            K_pc=self.K_pc,
-            defaults=AMG_OPTIONS, total=self.total, layer=self.w_layer,
-        )  # fmt: skip
+        self.stepper = self.new_stepper()
         self.ts = self.stepper.ts
         self.petsc_options = self.stepper.petsc_options
+
+    def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True,
+                    solver=None):
+        return TimeStepper(
+            self.comm, self.M, self.K if K is None else K, self.u, self.w, solver or self.config.solver,
+            symmetric=True, mass_pattern=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, diagonal_mass=True,
+            K_pc=self.K_pc if K is None else K_pc, source=source, scale=scale,
+            defaults=AMG_OPTIONS, total=self.total, layer=self.w_layer if budget else None,
+        )  # fmt: skip
+
+    def pump_operator(self):
+        """MODEL.md 12 on the lattice: the rate on each site's diagonal, K + diag(m Gamma) (and
+        the AMG's K_pc likewise), and b = m Gamma P_inf; the disk's columns pump at z = 0."""
+        m_gamma = self.m * pump_rate(self.xyz, self.config, self.isotope)
+        out = []
+        for K in (self.K, self.K_pc):
+            if K is None:
+                out.append(None)
+                continue
+            Kp = K.duplicate(copy=True)
+            Kp.setDiagonal(self._vec(m_gamma), addv=PETSc.InsertMode.ADD_VALUES)
+            Kp.assemble()
+            out.append(Kp)
+        return out[0], self._vec(m_gamma * self.config.pump.p_inf), out[1]
+
+    def cuts(self) -> dict:
+        comm, n, u = self.comm, self.n, self.u.getArray(readonly=True)
+        a0 = self.config.model.a0
+        centre = np.all(n == 0, axis=1)
+        u_centre = comm.allreduce(float(u[centre].sum()))  # the one site at the origin
+        mid = n[:, 2] == 0
+        parts = comm.allgather((a0 * np.hypot(n[mid, 0], n[mid, 1]), u[mid].copy()))
+        r, um = (np.concatenate([p[i] for p in parts]) for i in (0, 1))
+        order = np.argsort(r, kind="stable")
+        out = {"u_centre": u_centre, "r_nm": r[order], "u_mid": um[order]}
+        if self.config.geometry.dim == 3:
+            axis = (n[:, 0] == 0) & (n[:, 1] == 0)
+            parts = comm.allgather((a0 * n[axis, 2].astype(float), u[axis].copy()))
+            z, ua = (np.concatenate([p[i] for p in parts]) for i in (0, 1))
+            order = np.argsort(z, kind="stable")
+            out.update(z_nm=z[order], u_axis=ua[order])
+        return out
 
     @property
     def state(self) -> PETSc.Vec:

@@ -2,6 +2,10 @@
 ``run.json`` keeps. One class for every caller (the CLI, figures, sweeps, validation, a
 user's script), and the one place that names the result's columns and keys.
 
+With a pump phase (``[pump]``, MODEL.md 12) ``t`` and ``h`` are still the decay's (t from the
+end of the pump, h normalised to its value there, so that the decay starts at 1 and every
+decay time counts from the end of the pump), and :class:`PumpPhase` holds the pump's.
+
 Units: t in s, h as h(t)/h(0) (dimensionless).
 """
 
@@ -19,6 +23,30 @@ from app.runtime.output import versions
 
 #: the columns of ``overhauser.csv``, in order: output time (s) and h(t)/h(0)
 COLUMNS = ("t_s", "h_over_h0")
+#: with a pump phase: h over its value with every nucleus at P_inf, after ``COLUMNS``; and,
+#: last, the phase of each row (0 pump, 1 decay)
+H_SAT, PHASE = "h_over_hsat", "phase"
+
+
+@dataclass
+class PumpPhase:
+    """The pump phase of a :class:`Result` (MODEL.md 12).
+
+    ``t`` (s, from the start of the pump, 0 ... t_pump) and ``h``, h(t) / h(t_pump);
+    ``h_over_hsat`` (pump) and ``h_over_hsat_decay`` (at the decay's ``Result.t``): h over h_sat,
+    its value with every nucleus at P_inf; ``isotopes``: the real crystal's h_alpha(t) /
+    h_alpha(t_pump) during the pump; ``record``: what ``run.json``'s ``pump`` holds;
+    ``profile``: u at the end of the pump, its cuts (``r_nm``, ``u_mid``; in 3D ``z_nm``,
+    ``u_axis``) per isotope name (None for the article's nucleus), for the picture.
+    """
+
+    t: np.ndarray
+    h: np.ndarray
+    h_over_hsat: np.ndarray
+    h_over_hsat_decay: np.ndarray
+    record: dict
+    isotopes: dict[str, np.ndarray] | None = None
+    profile: dict = field(default_factory=dict)
 #: the decay times' keys (s) in ``run.json``'s ``decay``, a sweep's table and a figure's curves
 T_HALF, T_1E = "t_half_s", "t_1e_s"
 
@@ -49,6 +77,8 @@ class Result:
     lattice_field: dict | None = None
     #: the real crystal (MODEL.md 11): each isotope's h_alpha(t) / h_alpha(0), by name; None for the article's
     isotopes: dict[str, np.ndarray] | None = None
+    #: the pump phase (MODEL.md 12), or None when there is none (``pump.t_pump = 0``)
+    pump: PumpPhase | None = None
 
     @property
     def decay(self) -> dict[str, float]:
@@ -76,9 +106,21 @@ class Result:
 
     def columns(self) -> dict[str, np.ndarray]:
         """The columns of ``overhauser.csv``: ``t_s`` and ``h_over_h0``, then ``h_<isotope>``
-        (each h_alpha / h_alpha(0)) for the real crystal."""
-        out = dict(zip(COLUMNS, (self.t, self.h), strict=True))
-        out.update({f"h_{name}": h for name, h in (self.isotopes or {}).items()})
+        (each h_alpha / h_alpha(0)) for the real crystal.
+
+        With a pump phase, both phases, the pump's rows first: ``t_s`` from the start of the
+        pump, ``h_over_h0`` normalised to h at the end of the pump (each isotope's to its own),
+        ``h_over_hsat`` after it, and last ``phase`` (0 pump, 1 decay). The end of the pump is
+        two rows, the pump's last (phase 0) and the decay's first (phase 1), both at t_pump."""
+        p = self.pump
+        if p is None:
+            out = dict(zip(COLUMNS, (self.t, self.h), strict=True))
+            out.update({f"h_{name}": h for name, h in (self.isotopes or {}).items()})
+            return out
+        out = {"t_s": np.concatenate([p.t, p.t[-1] + self.t]), "h_over_h0": np.concatenate([p.h, self.h]),
+               H_SAT: np.concatenate([p.h_over_hsat, p.h_over_hsat_decay])}  # fmt: skip
+        out.update({f"h_{n}": np.concatenate([p.isotopes[n], h]) for n, h in (self.isotopes or {}).items()})
+        out[PHASE] = np.concatenate([np.zeros(len(p.t)), np.ones(len(self.t))])
         return out
 
     def summary(self) -> dict:
@@ -101,6 +143,9 @@ class Result:
             out["lattice_field"] = self.lattice_field
         if self.isotopes is not None:
             out["isotopes"] = self.isotope_summary()
+        if self.pump is not None:
+            out["pump"] = self.pump.record
+            out["decay"] = {**self.decay, "counted_from": "the end of the pump (t_s = pump.t_pump in overhauser.csv)"}
         return out
 
     def isotope_summary(self) -> dict[str, dict]:

@@ -40,12 +40,14 @@ _prefix_counter = itertools.count()
 
 @dataclass
 class Trajectory:
-    """What the stepper produced. ``h`` is h(t)/h(0) at ``times`` (s); the problem turns it
-    into the public :class:`app.numerics.result.Result`."""
+    """What the stepper produced. ``h`` is h(t)/h(0) at ``times`` (s), or h(t)/h_ref when the
+    solve was given one; ``h_raw`` is h(t) = w . u itself. The problem turns it into the
+    public :class:`app.numerics.result.Result`."""
 
     times: np.ndarray
     h: np.ndarray
     stats: dict = field(default_factory=dict)
+    h_raw: np.ndarray | None = None
 
 
 def _reason_name(enum, value: int) -> str:
@@ -143,6 +145,9 @@ class TimeStepper:
         Optional weight of the polarisation in the dot layer (needs ``total``): at every
         output time the shares of the initial total in the layer, in the host crystal and
         lost through the rim go into ``stats["budget"]``.
+    scale:
+        The scale of u the absolute tolerance is relative to (``solver.atol`` times it);
+        default max |u| at the start. A state that starts at 0 (the pump phase) needs one.
     """
 
     def __init__(
@@ -162,6 +167,7 @@ class TimeStepper:
         defaults: dict | None = None,
         total: PETSc.Vec | None = None,
         layer: PETSc.Vec | None = None,
+        scale: float | None = None,
     ):
         self.comm = comm
         self.M, self.K, self.u, self.w = M, K, u, weight
@@ -172,6 +178,7 @@ class TimeStepper:
         self._defaults = dict(defaults or {})
         self.total = total
         self.layer = layer
+        self.scale = scale
         self.K_pc = K if K_pc is None else K_pc
         self.J = K.duplicate(copy=True)
         self.P = self.K_pc.duplicate(copy=True)
@@ -207,7 +214,7 @@ class TimeStepper:
         ts.setTimeStep(s.dt0)
         ts.setMaxTime(s.t_end)
         ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
-        umax = self.u.norm(PETSc.NormType.INFINITY)
+        umax = self.u.norm(PETSc.NormType.INFINITY) if self.scale is None else self.scale
         ts.setTolerances(rtol=s.rtol, atol=s.atol * max(umax, np.finfo(float).tiny))
         ts.setFromOptions()
         for key in self.petsc_options:
@@ -260,9 +267,13 @@ class TimeStepper:
         progress: bool = False,
         on_output: Callable[[float, PETSc.Vec], None] | None = None,
         desc: str = "solve",
+        h_ref: float | None = None,
+        label: str = "h/h0",
     ) -> Trajectory:
         """Integrate to the last of ``times``; h(t)/h(0) at each of them, and statistics.
 
+        ``h_ref``: normalise h by it instead of by h(0) (a state that starts at 0); ``label``
+        names the normalised h in the progress bar.
         ``on_output(t, vec)`` is called at every output time with the state there
         (collectively, on every rank). Progress (tqdm) on rank 0 only.
         """
@@ -271,7 +282,8 @@ class TimeStepper:
         ts = self.ts
         ts.setMaxTime(float(times[-1]))
         h = np.full(times.shape, np.nan)
-        h0 = self.observe()
+        h_raw = np.full(times.shape, np.nan)
+        h0 = self.observe() if h_ref is None else h_ref
         work = self.u.duplicate()
         pending = iter(enumerate(times))
         state = {"next": next(pending, None)}
@@ -286,7 +298,8 @@ class TimeStepper:
         shares = []
 
         def record(i, t_out, vec):
-            h[i] = self.observe(vec) / h0
+            h_raw[i] = self.observe(vec)
+            h[i] = h_raw[i] / h0
             state["min_u"] = min(state["min_u"], vec.min()[1])
             if self.layer is not None:
                 total, layer = self.total.dot(vec) / integral0, self.layer.dot(vec) / integral0
@@ -295,7 +308,7 @@ class TimeStepper:
                 on_output(t_out, vec)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(f"t={t_out:.3g} s h/h0={h[i]:.4f}", refresh=False)
+                bar.set_postfix_str(f"t={t_out:.3g} s {label}={h[i]:.4f}", refresh=False)
 
         ksp = ts.getSNES().getKSP()
 
@@ -372,4 +385,4 @@ class TimeStepper:
             stats["budget"] = {"t_s": times, "layer": b[:, 0], "host": b[:, 1], "lost_through_rim": b[:, 2]}
         if ts.getConvergedReason() < 0:
             raise RuntimeError(f"time stepper failed (TS converged reason {ts.getConvergedReason()})")
-        return Trajectory(times=times, h=h, stats=stats)
+        return Trajectory(times=times, h=h, stats=stats, h_raw=h_raw)

@@ -2,4 +2,5 @@
 flip-flop rates and diffusion tensor (:mod:`~app.physics.lattice`), the lattice's sites and
 their symmetry (:mod:`~app.physics.sites`), the geometry's label and initial state
 (:mod:`~app.physics.geometry`), the observables derived from h(t)
-(:mod:`~app.physics.observables`) and the measured decay times (:mod:`~app.physics.experiments`)."""
+(:mod:`~app.physics.observables`), the measured decay times (:mod:`~app.physics.experiments`) and the
+pump phase's rate and closed form (:mod:`~app.physics.pump`)."""

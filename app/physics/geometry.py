@@ -27,7 +27,7 @@ def geometry_label(config: Config) -> str:
     text = f"{g.name}, R = {d.radius:g} nm, -{Z:g} <= z <= {Z:g} nm"
     if g.host:
         text += f" (barrier {Z - m.z0 / 2:g} nm)"
-    text += f", {config.z_profile} initial profile"
+    text += ", initial state made by the pump phase" if config.pump.active else f", {config.z_profile} initial profile"
     if d.lattice_matched and config.diffusion.form != "master":
         text += f", lattice-matched (top face {continuum_top(config):.4g} nm, uniform edge {uniform_edge(config):.4g} nm)"
     return text

@@ -16,7 +16,8 @@ from app.runtime.output import atomic_write  # noqa: E402
 
 #: axis labels of the lifetimes plot for the keys it is used with
 LIFETIME_AXES = {"model.B0": "magnetic field B$_0$ (T)", "initial.r0": "initial width r$_0$ (nm)",
-                 "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)"}
+                 "domain.radius": "radius R (nm)", "domain.barrier": "barrier b (nm)",
+                 "pump.t_pump": "pump time T$_{pump}$ (s)"}
 
 BULK_STYLE = dict(color="0.5", ls=":", lw=1.2)
 
@@ -183,33 +184,90 @@ def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str, *, xl
     save(fig, path)
 
 
+def _series_name(params: dict, series_keys: list[str]) -> str:
+    parts = []
+    for k in series_keys:
+        v = params[k]
+        if k == "model.electron_sz":
+            parts.append("(2,0) singlet" if v == 0 else f"(1,1), s = {v:+g}")
+        elif k in ("diffusion.form", "domain.geometry"):
+            parts.append(str(v))
+        else:
+            parts.append(f"{k.split('.')[-1]} = {v:g}" if isinstance(v, float) else f"{k.split('.')[-1]} = {v}")
+    return ", ".join(parts) or "t"
+
+
+def _pump_rates(records: list[dict]) -> str | None:
+    """'Gamma_0 = 10 1/s' from the cases' configurations (a free parameter, stated with every
+    result: MODEL.md 12), or None when no case pumps."""
+    rates = sorted({r["config"]["pump"]["gamma0"] for r in records
+                    if r.get("config", {}).get("pump", {}).get("t_pump", 0) > 0})  # fmt: skip
+    if not rates:
+        return None
+    values = ", ".join(f"{g:g}" for g in rates)
+    return f"Gamma$_0$ = {values} 1/s (the pump rate at the dot centre, a free parameter: MODEL.md 12)"
+
+
 def sweep(records: list[dict], x: str, series_keys: list[str], path: str | Path, title: str,
-          experiments: bool = False, measured: list[dict] | None = None) -> None:
+          experiments: bool | list[str] = False, measured: list[dict] | None = None) -> None:
     """A sweep's t_1/2 and t_1/e against its x key, one series per value of the other
-    varied keys; with ``experiments``, the measured decay times of MODEL.md section 9."""  # fmt: skip
+    varied keys; with ``experiments``, the measured decay times of MODEL.md section 9 (a
+    list: those whose reference contains one of its words, e.g. ``["Makhonin"]``). A sweep
+    whose cases pump states their Gamma_0 under the axes."""  # fmt: skip
 
     def name(params: dict) -> str:
-        parts = []
-        for k in series_keys:
-            v = params[k]
-            if k == "model.electron_sz":
-                parts.append("(2,0) singlet" if v == 0 else f"(1,1), s = {v:+g}")
-            elif k == "diffusion.form":
-                parts.append(str(v))
-            else:
-                parts.append(f"{k.split('.')[-1]} = {v:g}" if isinstance(v, float) else f"{k.split('.')[-1]} = {v}")
-        return ", ".join(parts) or "t"
+        return _series_name(params, series_keys)
 
     rows = [{"series": name(r["params"]), "x": float(r["params"][x]), "t_half_s": r["t_half_s"],
              "t_1e_s": r["t_1e_s"]} for r in records]  # fmt: skip
     xs = [r["x"] for r in rows]
     xlog = min(xs) > 0 and max(xs) >= 10 * min(xs)
-    anchors, note = (), None
+    anchors, notes = (), []
     if experiments:
         anchors = ANCHORS
-        note = ("Grey: measured decay times (MODEL.md section 9), other dots and materials than the model's; "
-                f"the field of each is not stated there, so each spans every B0. {NOT_DRAWN}.")  # fmt: skip
+        if isinstance(experiments, list):
+            anchors = tuple(a for a in ANCHORS if any(word in a.reference for word in experiments))
+        if x == "pump.t_pump":
+            notes.append("Grey: measured decay times (MODEL.md section 9), other dots than the model's. Makhonin et al. "
+                         "measured 0.2-5 s rising with the optical pumping time; MODEL.md 9 gives the range, not the pump "
+                         "times, so the band spans every T_pump. Decay times count from the end of the pump.")  # fmt: skip
+        else:
+            notes.append("Grey: measured decay times (MODEL.md section 9), other dots and materials than the model's; "
+                         f"the field of each is not stated there, so each spans every B0. {NOT_DRAWN}.")  # fmt: skip
+    rates = _pump_rates(records)
+    if rates:
+        notes.append(rates + ".")
+    note = " ".join(notes) or None
     lifetimes(rows, path, title, LIFETIME_AXES.get(x, x), xlog=xlog, anchors=anchors, note=note, measured=measured)
+
+
+def pumped_states(records: list[dict], x: str, series_keys: list[str], path: str | Path, title: str) -> None:
+    """What the pump left, against a sweep's x key: h / h_sat and u at the centre (left), and
+    the width of the pumped profile (right, its second moment; the hyperfine profile's
+    l0 / sqrt(2), the width of a short pump's Gamma(r), drawn for reference)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.4))
+    cmap = plt.get_cmap("tab10")
+    series = list(dict.fromkeys(_series_name(r["params"], series_keys) for r in records))
+    for i, name in enumerate(series):
+        mine = sorted((r for r in records if _series_name(r["params"], series_keys) == name), key=lambda r: r["params"][x])
+        xs = [r["params"][x] for r in mine]
+        ax1.plot(xs, [r["h_over_hsat_reached"] for r in mine], "o-", color=cmap(i), label=f"{name}: h/h$_{{sat}}$")
+        ax1.plot(xs, [r["u_centre_reached"] for r in mine], "s--", color=cmap(i), ms=3, lw=1, label=f"{name}: u(0)")
+        ax2.plot(xs, [r["width_nm"] for r in mine], "o-", color=cmap(i), label=name)
+    l0 = {r["config"]["model"]["l0"] for r in records if "config" in r}
+    for value in l0:
+        ax2.axhline(value / np.sqrt(2), color="0.5", ls=":", lw=1.2, label=f"l$_0$/$\\sqrt{{2}}$ = {value / np.sqrt(2):.3g} nm")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_xlabel(LIFETIME_AXES.get(x, x))
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    ax1.set_ylabel("polarisation at the end of the pump")
+    ax1.set_ylim(0, 1.02)
+    ax2.set_ylabel("width of the pumped profile (nm, second moment)")
+    rates = _pump_rates(records)
+    fig.suptitle(title + (f"\n{rates}" if rates else ""), fontsize=10)
+    save(fig, path)
 
 
 def tornado(panels: list[dict], path: str | Path, title: str) -> None:
@@ -272,4 +330,50 @@ def fit(t, h, sigma, t_model, h_model, h_paper, path: str | Path, title: str, no
     ax.legend(fontsize=8)
     if note:
         fig.text(0.01, 0.01, note, fontsize=7, color="0.4")
+    save(fig, path)
+
+
+def pump_profile(profiles: dict, record: dict, path: str | Path, title: str, l0: float, z0: float | None = None) -> None:
+    """u at the end of the pump (MODEL.md 12): against r in the mid-plane (every node or site
+    there), beside the Gaussian u(0) exp(-r^2 / w^2) of the same width w (the second moment,
+    ``record['width_nm']``) and the build-up without diffusion, P_inf (1 - exp(-Gamma(r) t_pump));
+    in 3D also against z on the axis. ``profiles``: the cuts per isotope name (None: the
+    article's nucleus); ``record``: run.json's ``pump``."""
+    three_d = any("z_nm" in p for p in profiles.values())
+    fig, axes = plt.subplots(1, 2 if three_d else 1, figsize=(11.5 if three_d else 7.2, 4.6), squeeze=False)
+    ax = axes[0, 0]
+    cmap = plt.get_cmap("tab10")
+    g0, t, p_inf = record["gamma0_per_s"], record["t_pump_s"], record["p_inf"]
+    per = record.get("isotopes", {})
+    for i, (name, p) in enumerate(profiles.items()):
+        color = cmap(i)
+        r, u = np.asarray(p["r_nm"]), np.asarray(p["u_mid"])
+        width = per[name]["width_nm"] if name in per else record["width_nm"]
+        scale = per[name]["rate_scale"] if name in per else 1.0
+        who = f"{name}: " if name else ""
+        ax.plot(r, u, ".", color=color, ms=2.5, alpha=0.6, label=f"{who}u at the end of the pump (mid-plane)")
+        grid = np.linspace(0.0, float(r.max()), 400)
+        ax.plot(grid, p["u_centre"] * np.exp(-(grid**2) / width**2), "--", color=color, lw=1.6,
+                label=f"{who}Gaussian of the same width, w = {width:.3g} nm")  # fmt: skip
+        ax.plot(grid, p_inf * -np.expm1(-g0 * scale * np.exp(-2 * grid**2 / l0**2) * t), ":", color=color, lw=1.2,
+                label=f"{who}without diffusion: P$_\\infty$(1 - exp(-$\\Gamma$(r) T))")  # fmt: skip
+    ax.set_xlim(0, min(float(max(np.max(p["r_nm"]) for p in profiles.values())), 4 * l0))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("r (nm)" + (", z = 0" if three_d else ""))
+    ax.set_ylabel("polarisation u")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if three_d:
+        ax = axes[0, 1]
+        for i, (name, p) in enumerate(profiles.items()):
+            ax.plot(p["z_nm"], p["u_axis"], ".-", color=cmap(i), ms=3, lw=1, label=f"{name or 'u'} on the axis (r = 0)")
+        if z0 is not None:
+            ax.axvline(z0 / 2, color="0.5", ls=":", lw=1, label="face of the dot layer")
+        ax.set_xlabel("z (nm), r = 0")
+        ax.set_ylabel("polarisation u")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title}\nGamma$_0$ = {g0:g} 1/s (a free parameter), T$_{{pump}}$ = {t:g} s, "
+                 f"h/h$_{{sat}}$ = {record['h_over_hsat_reached']:.3g}, width (second moment) {record['width_nm']:.3g} nm",
+                 fontsize=10)  # fmt: skip
     save(fig, path)

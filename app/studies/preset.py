@@ -138,7 +138,13 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
             mesh["h_max"] = min(mesh["h_max"], radius / 2)
             mesh["h_min"] = min(mesh["h_min"], mesh["h_max"])
         try:
-            preset.configs.append(app_config.validate(merged))
+            cfg = app_config.validate(merged)
+            if cfg.pump.active:  # a figure solves each curve as one problem from [initial]'s state
+                raise app_config.ConfigError(
+                    f"pump.t_pump: expected 0 in a figure preset (its curves are solved without the pump phase; "
+                    f"--single or a sweep pumps), got {cfg.pump.t_pump:g}"
+                )
+            preset.configs.append(cfg)
             if any(_sets(curve, o) for o in overrides):  # a --set this curve replaces is checked all the same
                 checked = copy.deepcopy(merged)
                 for o in overrides:

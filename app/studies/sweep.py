@@ -11,6 +11,7 @@ A sweep file (in ``app/studies/presets/`` or the user's own) holds::
     states = [0.5, 0.0]              # optional: model.electron_sz of every case (product)
     x = "model.B0"                   # the plot's x axis (default: the first varied key)
     experiments = true               # draw the measured decay times of MODEL.md section 9
+                                     # (or a list of references to draw: ["Makhonin"])
     [config]                         # laid over the configuration of every case
 
 Each case's configuration is, last wins: defaults, ``--config``, ``[config]``, ``--quick``,
@@ -57,6 +58,10 @@ PROBE_TIMES = (1.0, 10.0, 100.0, 1000.0)
 #: (nm^2/s), the lattice D at the dot centre (nm^2/s; with lattice rates; GaAs: 75As's), steps, wall time
 RESULT_COLUMNS = ("t_half_s", "t_1e_s", *(f"h_at_{t:g}s" for t in PROBE_TIMES), "D_eff_formula", "D_centre",
                   "steps", "wall_s")  # fmt: skip
+#: what a case with a pump phase (MODEL.md 12) reports besides: h / h_sat at the end of the pump,
+#: u at the centre there and the pumped profile's width (nm, its second moment); its decay
+#: times count from the end of the pump
+PUMP_COLUMNS = ("h_over_hsat_reached", "u_centre_reached", "width_nm")
 FORM_KEY, STATE_KEY = "diffusion.form", "model.electron_sz"
 
 
@@ -131,7 +136,7 @@ class SweepSpec(BaseModel):
     forms: list[Literal["paper", "conservative", "tensor", "master"]] = []
     states: list[Literal[0.5, -0.5, 0.0]] = []
     x: str | None = None
-    experiments: bool = False
+    experiments: bool | list[str] = False
 
     @property
     def compare_form(self) -> None:  # what run.py asks of every preset
@@ -211,6 +216,11 @@ class Sweep:
     ranks_per_case: int = 1
     force: bool = False
     measured: list[dict] | None = None  # the user's points (--measured), drawn on the plot
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """What each case reports: :data:`RESULT_COLUMNS`, and :data:`PUMP_COLUMNS` when a case pumps."""
+        return RESULT_COLUMNS + (PUMP_COLUMNS if any(c.pump.active for c in self.configs) else ())
 
 
 def from_data(name: str, data: dict) -> Sweep:
@@ -315,13 +325,13 @@ def _case_path(out: Path, sweep: Sweep, i: int) -> Path:
     return out / sweep.name / "cases" / f"{sweep.keys[i]}.json"
 
 
-def finished(path: Path, key: str, cfg: app_config.Config) -> dict | None:
+def finished(path: Path, key: str, cfg: app_config.Config, columns=RESULT_COLUMNS) -> dict | None:
     """The record in ``path`` if it is this case's (same key, same configuration, every
     result column: an older version's file is solved again), else None."""
     try:
         record = json.loads(path.read_text())
         if (record["key"] == key and record["config"] == cfg.model_dump(mode="json", exclude={"output"})
-                and all(c in record for c in RESULT_COLUMNS)):  # fmt: skip
+                and all(c in record for c in columns)):  # fmt: skip
             return record
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -343,7 +353,12 @@ def solve_case(cfg: app_config.Config, comm) -> dict:
     res = solve(cfg, comm, error_estimate=False)
     row = dict(res.decay)
     row.update({f"h_at_{t:g}s": probe(res.t, res.h, t) for t in PROBE_TIMES})
-    row["D_eff_formula"] = fit_constant_d(res.t, res.h, cfg.model.l0, cfg.initial.r0)
+    r0 = cfg.initial.r0
+    if res.pump is not None:  # decay times from the end of the pump; the formula's r0: the pumped width
+        p = res.pump.record
+        row.update(h_over_hsat_reached=p["h_over_hsat_reached"], u_centre_reached=p["u_centre"], width_nm=p["width_nm"])
+        r0 = p["width_nm"]
+    row["D_eff_formula"] = fit_constant_d(res.t, res.h, cfg.model.l0, r0)
     row["D_centre"] = float("nan")
     if cfg.diffusion.source == "lattice":  # the real crystal: 75As's, the isotope with the largest share of h
         isotope = lattice.isotopes(cfg.model)[0].name if cfg.model.crystal != "article" else None
@@ -359,7 +374,7 @@ def run(sweep: Sweep, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> di
     todo = None
     if comm.rank == 0:
         todo = [i for i in range(n) if sweep.force
-                or finished(_case_path(out, sweep, i), sweep.keys[i], sweep.configs[i]) is None]  # fmt: skip
+                or finished(_case_path(out, sweep, i), sweep.keys[i], sweep.configs[i], sweep.columns) is None]  # fmt: skip
     todo = comm.bcast(todo, root=0)
     if comm.rank == 0:
         print(f"{sweep.name}: {n} cases, {n - len(todo)} already finished, {len(todo)} to solve on "
@@ -407,29 +422,34 @@ def report(sweep: Sweep, out: Path, versions: dict, wall: float, ranks: int, sol
     d = out / sweep.name
     rows = []
     for i in range(len(sweep.configs)):
-        record = finished(_case_path(out, sweep, i), sweep.keys[i], sweep.configs[i])
+        record = finished(_case_path(out, sweep, i), sweep.keys[i], sweep.configs[i], sweep.columns)
         if record is None:
             raise RuntimeError(f"sweep {sweep.name}: case {label(sweep.cases[i])} has no result file")
         rows.append(record)
     axes = sweep.spec.axes()
-    header = [*axes, *RESULT_COLUMNS, "key"]
-    table = [[r["params"][a] for a in axes] + [r[c] for c in RESULT_COLUMNS] + [r["key"]] for r in rows]
+    columns = sweep.columns
+    header = [*axes, *columns, "key"]
+    table = [[r["params"][a] for a in axes] + [r[c] for c in columns] + [r["key"]] for r in rows]
     output.write_table(d / "sweep.csv", header, table)
     x = sweep.spec.x_key()
-    cases = [{"params": r["params"], **{c: r[c] for c in RESULT_COLUMNS}, "key": r["key"], "varied": v}
+    cases = [{"params": r["params"], **{c: r[c] for c in columns}, "key": r["key"], "varied": v}
              for r, v in zip(rows, sweep.varied, strict=True)]  # fmt: skip
     extra = {}
+    images = [f"{sweep.name}/{sweep.name}.png"]
     if sweep.spec.combine == "one_at_a_time":
         extra["tornado"] = tornado_rows(sweep, cases)
         plotting.tornado(extra["tornado"], d / f"{sweep.name}.png", sweep.spec.title)
     else:
         plotting.sweep(rows, x, [a for a in axes if a != x], d / f"{sweep.name}.png", sweep.spec.title,
                        experiments=sweep.spec.experiments, measured=sweep.measured)  # fmt: skip
+        if PUMP_COLUMNS[0] in columns:  # what the pump left: the polarisation reached and its width
+            plotting.pumped_states(rows, x, [a for a in axes if a != x], d / f"{sweep.name}_pumped.png", sweep.spec.title)
+            images.append(f"{sweep.name}/{sweep.name}_pumped.png")
     output.write_json(d / "run.json", {"sweep": sweep.spec.model_dump(), "config": sweep.base, "cases": cases,
                                        "solved_now": solved, "wall_s": wall, "ranks": ranks,
                                        "ranks_per_case": sweep.ranks_per_case, "measured": sweep.measured,
                                        "versions": versions})  # fmt: skip
-    return {"images": [f"{sweep.name}/{sweep.name}.png"], "csv": [f"{sweep.name}/sweep.csv"], "cases": cases,
+    return {"images": images, "csv": [f"{sweep.name}/sweep.csv"], "cases": cases,
             "axes": axes, "x": x, "solved_now": solved, **extra}  # fmt: skip
 
 
