@@ -9,7 +9,8 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app import config as app_config
-from app.numerics.fem import DiffusionProblem
+from app.numerics import error_estimate
+from app.numerics.fem import DIRECT_MAX_DOFS, DiffusionProblem, direct_options
 from app.physics.observables import exact_constant_d
 from app.runtime import compat
 
@@ -200,4 +201,21 @@ def test_one_rank_factorises_a_small_problem_and_agrees_with_the_amg(mesh_dir, f
     np.testing.assert_allclose(res.h, amg_res.h, rtol=1e-6, atol=1e-9)
     if COMM.size > 1:
         p = DiffusionProblem(cfg, COMM).setup()
+        assert p.ts.getSNES().getKSP().getPC().getType() == "hypre"
+
+
+def test_one_rank_keeps_the_amg_in_3d(tmp_path_factory):
+    """3D on one rank takes the AMG, not the 2D shortcut of a factorisation (issue 28: the
+    layer of 46 110 unknowns took 2.67 s a step with it); the error estimate's companions too."""
+    solver = app_config.build().solver
+    assert direct_options(solver, True, 1, 3000, dim=3) == {}
+    assert direct_options(solver, True, 1, 3000, dim=2)["pc_type"] == "cholesky"
+    assert DIRECT_MAX_DOFS[3] < DIRECT_MAX_DOFS[2]
+    cfg = app_config.build(domain={"geometry": "layer", "radius": 15.0}, model={"l0": 5.0}, initial={"r0": 5.0},
+                           mesh={"h_max": 6.0, "fine_radius": 5.0, "coarse_radius": 12.0,
+                                 "directory": str(tmp_path_factory.mktemp("m"))})  # fmt: skip
+    layer = DiffusionProblem(cfg, MPI.COMM_SELF).setup()
+    assert layer.ts.getSNES().getKSP().getPC().getType() == "hypre"
+    for companion in (error_estimate.time_companion(cfg), error_estimate.space_companion(cfg)):
+        p = DiffusionProblem(companion, MPI.COMM_SELF).setup()
         assert p.ts.getSNES().getKSP().getPC().getType() == "hypre"

@@ -71,17 +71,20 @@ def tensor_of(D, dim: int = 2):
     return D if ufl.shape(D) != () else D * ufl.Identity(dim)
 
 
-#: a sparse direct factorisation instead of the AMG, on one rank, up to this many unknowns
-#: (docs/performance.md: on the default mesh it halves the time loop; at 1.8e5 unknowns the AMG wins)
-DIRECT_MAX_DOFS = 60_000
+#: a sparse direct factorisation instead of the AMG, on one rank, up to this many unknowns, per
+#: dimension (benchmarks/direct_crossover.py, docs/performance.md). 2D: on the default mesh it
+#: halves the time loop; at 1.8e5 unknowns the AMG wins. 3D: the fill is far larger, and the
+#: factorisation lost already at the smallest layer measured (2976 unknowns 1.2x, 7456 3.7x
+#: slower than the AMG; the layer R = 60 nm, 46 110 unknowns, took 2.67 s a step): never.
+DIRECT_MAX_DOFS = {2: 60_000, 3: 0}
 
 
-def direct_options(solver, symmetric: bool, ranks: int, dofs: int) -> dict:
+def direct_options(solver, symmetric: bool, ranks: int, dofs: int, dim: int = 2) -> dict:
     """The preconditioner of a small problem on one rank: a Cholesky (LU for the paper form)
     factorisation, which the stepper reuses across shifts like the AMG hierarchy; ``{}``
-    (the AMG) on more ranks, above :data:`DIRECT_MAX_DOFS`, or when ``solver.petsc_options``
-    sets anything of the preconditioner (a ``pc_*`` key)."""
-    if ranks > 1 or dofs > DIRECT_MAX_DOFS or any(k.startswith("pc_") for k in solver.petsc_options):
+    (the AMG) on more ranks, above :data:`DIRECT_MAX_DOFS` of the mesh's dimension, or when
+    ``solver.petsc_options`` sets anything of the preconditioner (a ``pc_*`` key)."""
+    if ranks > 1 or dofs > DIRECT_MAX_DOFS[dim] or any(k.startswith("pc_") for k in solver.petsc_options):
         return {}
     return {"pc_type": "cholesky" if symmetric else "lu", "pc_factor_mat_ordering_type": "nd"}
 
@@ -251,7 +254,8 @@ class DiffusionProblem(Problem):
             self.comm, self.M, self.K if K is None else K, self.u.x.petsc_vec, self.w, solver or self.config.solver,
             symmetric=self.symmetric, source=source, total=self.total, layer=self.layer if budget else None,
             diagonal_mass=self.config.mesh.mass == "lumped", scale=scale,
-            defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize()),
+            defaults=direct_options(self.config.solver, self.symmetric, self.comm.size, self.u.x.petsc_vec.getSize(),
+                                   self.dim),
         )  # fmt: skip
 
     def pump_rate(self):
