@@ -249,7 +249,7 @@ def test_a_failed_figure_leaves_the_earlier_one_and_the_summary_as_they_were(tmp
         (["--set", "mesh.h_min=1e-6"], "mesh"),
         (["--set", "domain.radius=1e9", "--set", "mesh.h_max=40"], "mesh"),
         (["--set", "solver.outputs_per_decade=1000000000"], "solver.outputs_per_decade"),
-        (["--set", "model.r_c=1000"], "model.r_c"),
+        (["--set", "model.r_c=1000", "--set", "diffusion.source=lattice"], "model.r_c"),
     ],
     ids=["h_min", "radius", "outputs", "r_c"],
 )

@@ -177,8 +177,9 @@ def test_bad_preset_input(tmp_path, capsys):
     assert app_run.main(["--preset", "fig9", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == (
         "error: --preset: expected one of "
-        "fig1, fig2, fig3, fig4, fig5, forms, tau_vs_B0, tau_vs_r0, sensitivity, beyond_2d, prediction_3d, "
-        "spreading_3d, tau_vs_pump, validation_2d, validation_3d, all, or a .toml file, got 'fig9'\n"
+        "fig1, fig2, fig3, fig4, fig5, forms, tau_vs_B0, tau_vs_r0, sensitivity, beyond_2d, gaas, gaas_headline, gaas_rc, "
+        "prediction_3d, spreading_3d, tau_vs_B0_gaas, tau_vs_pump, validation_2d, validation_3d, all, or a .toml file, "
+        "got 'fig9'\n"
     )
     bad = tmp_path / "mine.toml"
     bad.write_text('[figure]\nkind = "decay"\ntitle = "t"\n[[curve]]\nlabel = "a"\nmodel = { B0 = -1 }\n')

@@ -53,7 +53,8 @@ def test_repeated_preset_options_add_up(tmp_path, capsys, order):
     assert app_run.main(["--preset", order[0], "--preset", order[1], "--out", str(out)]) == 2
     assert capsys.readouterr().err == (
         "error: --preset: expected one of "
-        "fig1, fig2, fig3, fig4, fig5, forms, tau_vs_B0, tau_vs_r0, sensitivity, beyond_2d, prediction_3d, "
-        "spreading_3d, tau_vs_pump, validation_2d, validation_3d, all, or a .toml file, got 'nosuch'\n"
+        "fig1, fig2, fig3, fig4, fig5, forms, tau_vs_B0, tau_vs_r0, sensitivity, beyond_2d, gaas, gaas_headline, gaas_rc, "
+        "prediction_3d, spreading_3d, tau_vs_B0_gaas, tau_vs_pump, validation_2d, validation_3d, all, or a .toml file, "
+        "got 'nosuch'\n"
     )
     assert app_run.parser().parse_args(["--preset", "fig3", "fig5", "--preset", "fig4"]).preset == ["fig3", "fig5", "fig4"]
