@@ -29,11 +29,14 @@ def test_a_file_gets_a_line_at_most_every_few_seconds():
         clock.t = i * 0.5  # 31 s in all
         p.set_postfix_str(f"t={i} s h/h0=0.5")
         p.update(1)
+    p.write("case 3 done", file=out)
     p.close()
+    assert p.n == 62
     assert out.getvalue().splitlines() == [
         "solve: 21/62 out (t=20 s h/h0=0.5), 10 s",
         "solve: 41/62 out (t=40 s h/h0=0.5), 20 s",
         "solve: 61/62 out (t=60 s h/h0=0.5), 30 s",
+        "case 3 done",
     ]
 
 

@@ -2,8 +2,8 @@
 log, ``make run > log 2>&1``) a plain line at most every :data:`LINE_EVERY_S` seconds instead,
 never carriage-return frames.
 
-Call :func:`bar` on rank 0 only; it returns an object with tqdm's ``update``,
-``set_postfix_str`` and ``close``.
+Call :func:`bar` on rank 0 only; it returns an object with tqdm's ``n``, ``update``,
+``set_postfix_str``, ``write`` and ``close``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class LineProgress:
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:  # noqa: ARG002  (tqdm's signature)
         self.postfix = s
+
+    def write(self, s: str, file=None) -> None:
+        """A message of its own line (tqdm's ``write``: above the bar there), to ``file`` (default stdout)."""
+        print(s, file=file if file is not None else sys.stdout, flush=True)
 
     def close(self) -> None:
         pass
