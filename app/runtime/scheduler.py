@@ -94,7 +94,7 @@ def run_tasks(
                 done = counters.add(1) + 1
                 if on_done is not None:
                     on_done(i, result, done)
-        sleeping_barrier(world)  # every task is finished before the window goes; a group done early sleeps
+        world.Barrier()  # every task is finished before the window goes (a sleeping barrier here hung on 2 ranks: rank 0 in Win_free, rank 1's Ibarrier never completing)
     finally:
         counters.free()
         group.Free()
