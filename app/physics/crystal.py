@@ -572,7 +572,8 @@ def realisation_draws(m, seed: int) -> np.ndarray:
         raise ValueError("realisation: sites within 2^20 a/4 of the dot centre only")
     key = np.random.Generator(np.random.PCG64(seed)).integers(0, 2**63, dtype=np.uint64)
     off = m + (1 << 20)
-    code = (off[:, 0].astype(np.uint64) << np.uint64(42)) | (off[:, 1].astype(np.uint64) << np.uint64(21)) | off[:, 2].astype(np.uint64)
+    off = off.astype(np.uint64)
+    code = (off[:, 0] << np.uint64(42)) | (off[:, 1] << np.uint64(21)) | off[:, 2]
     with np.errstate(over="ignore"):
         x = _mix64(_mix64(code ^ key) + np.uint64(0x9E3779B97F4A7C15))
     return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
