@@ -1,7 +1,8 @@
 """The choice of discretisation, made once: the lattice master equation
 (``diffusion.form = 'master'``) or the finite elements (every other form); and for the real
 crystal (``model.crystal = 'GaAs'``, MODEL.md 11) one problem per isotope, whose
-polarisations evolve independently and add up to h."""
+polarisations evolve independently and add up to h (either discretisation: the lattice's
+systems live on each isotope's sublattice)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def make_problem(cfg: Config, comm: MPI.Comm | None = None, isotope: str | None 
     the real crystal, that of one ``isotope`` (:func:`isotopes_of`)."""
     comm = comm or MPI.COMM_WORLD
     if cfg.diffusion.form == "master":
-        return MasterProblem(cfg, comm)
+        return MasterProblem(cfg, comm, isotope=isotope)
     return DiffusionProblem(cfg, comm, isotope=isotope)
 
 
@@ -66,6 +67,8 @@ def solve_once(
     for iso in isotopes:
         problem = make_problem(cfg, comm, isotope=iso.name).setup()
         parts[iso.name] = problem.solve(progress=progress, desc=f"{desc} {iso.name}")
+        if isinstance(problem, MasterProblem):  # one isotope's operator at a time (master.estimate)
+            problem.release()
         problems.append(problem)
     share = weights(cfg)
     first = next(iter(parts.values()))
