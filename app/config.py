@@ -206,7 +206,8 @@ class Domain(_Section):
     lattice_matched: bool = Field(
         False,
         description="layer and slab, finite elements: the top face and the edge of the uniform initial state "
-        "where the lattice's planes put them (MODEL.md 10), for comparisons with the lattice",
+        "where the lattice's planes put them (MODEL.md 10; GaAs: those of each isotope's sublattice, MODEL.md 11), "
+        "for comparisons with the lattice",
     )
 
     @model_validator(mode="after")

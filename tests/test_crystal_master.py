@@ -18,6 +18,7 @@ from app.numerics import master
 from app.numerics.discretisation import solve_once, weights
 from app.numerics.master import MasterProblem
 from app.physics import crystal
+from app.physics.geometry import continuum_top, plane_face, uniform_edge
 from app.physics.sites import SublatticeSites
 
 COMM = MPI.COMM_WORLD
@@ -287,3 +288,24 @@ def test_the_configuration_names_the_key():
         with pytest.raises(ConfigError) as err:
             build(**base)
         assert text in str(err.value), str(err.value)
+
+
+# --- the continuum's faces per sublattice ------------------------------------------------
+
+
+def test_lattice_matched_faces_are_each_sublattices_own():
+    """With domain.lattice_matched, GaAs's continuum puts its top face half a plane spacing (a/4)
+    beyond the outermost plane of the isotope's sublattice: the layer (Z = 5 nm) As 35 a/4,
+    Ga 36 a/4; the article's crystal keeps (floor(Z / a0) + 1/2) a0."""
+    cfg = build(model={"crystal": "GaAs"}, domain={"geometry": "layer", "lattice_matched": True, "radius": 40.0},
+                diffusion={"source": "lattice"})  # fmt: skip
+    assert continuum_top(cfg, "anion") == pytest.approx(35 * A / 4) and continuum_top(cfg) == continuum_top(cfg, "anion")
+    assert continuum_top(cfg, "cation") == pytest.approx(36 * A / 4)
+    assert uniform_edge(cfg, "cation") == pytest.approx(36 * A / 4)
+    for sub in ("anion", "cation"):
+        planes = SublatticeSites.create(40.0, 5.0, A, sub).planes()
+        assert plane_face(5.0, A, sub) == pytest.approx((planes.max() + 1) * A / 4)
+    article = build(domain={"geometry": "layer", "lattice_matched": True, "radius": 40.0})
+    assert continuum_top(article) == pytest.approx(8.5 * article.model.a0)
+    unmatched = build(model={"crystal": "GaAs"}, domain={"geometry": "layer", "radius": 40.0})
+    assert continuum_top(unmatched, "cation") == 5.0

@@ -36,15 +36,16 @@ MIDPLANE_TAG, TOP_TAG = 4, 5
 GROWTH = 0.3
 
 
-def _breaks(cfg: Config) -> list[float]:
+def _breaks(cfg: Config, sublattice: str | None = None) -> list[float]:
     """Heights that must be levels: 0, the edge of the uniform state, the face, the top (nm)."""
-    top = continuum_top(cfg)
-    inner = {round(z, 12) for z in (uniform_edge(cfg), cfg.model.z0 / 2) if 1e-9 < z < top - 1e-9}
+    top = continuum_top(cfg, sublattice)
+    inner = {round(z, 12) for z in (uniform_edge(cfg, sublattice), cfg.model.z0 / 2) if 1e-9 < z < top - 1e-9}
     return [0.0, *sorted(inner), top]
 
 
-def z_levels(cfg: Config) -> list[float]:
-    """The heights of the mesh's levels, 0 to Z_top (nm), from the size in z of ``[mesh]``."""
+def z_levels(cfg: Config, sublattice: str | None = None) -> list[float]:
+    """The heights of the mesh's levels, 0 to Z_top (nm), from the size in z of ``[mesh]``
+    (GaAs, lattice-matched: the top and edge of ``sublattice``'s planes)."""
     m, me = cfg.model, cfg.mesh
     face, band = m.z0 / 2, m.r_c * m.a0
 
@@ -53,7 +54,7 @@ def z_levels(cfg: Config) -> list[float]:
         cap = np.where(z < face, me.dz_layer, max(me.dz_host, me.dz_face))
         return np.where(d <= band, me.dz_face, np.minimum(cap, me.dz_face + GROWTH * (d - band)))
 
-    breaks = _breaks(cfg)
+    breaks = _breaks(cfg, sublattice)
     levels = [0.0]
     for a, b in zip(breaks[:-1], breaks[1:], strict=True):
         z = np.linspace(a, b, 4001)
@@ -81,11 +82,11 @@ class CylinderSpec:
     gdim = 3
 
     @classmethod
-    def from_config(cls, cfg: Config) -> CylinderSpec:
+    def from_config(cls, cfg: Config, sublattice: str | None = None) -> CylinderSpec:
         me = cfg.mesh
         return cls(
             cfg.domain.radius, me.h_min, me.h_max, me.fine_radius, me.coarse_radius,
-            tuple(z_levels(cfg)), tuple(_breaks(cfg)), cfg.model.z0 / 2,
+            tuple(z_levels(cfg, sublattice)), tuple(_breaks(cfg, sublattice)), cfg.model.z0 / 2,
         )  # fmt: skip
 
     @property
