@@ -206,7 +206,8 @@ class Domain(_Section):
     lattice_matched: bool = Field(
         False,
         description="layer and slab, finite elements: the top face and the edge of the uniform initial state "
-        "where the lattice's planes put them (MODEL.md 10), for comparisons with the lattice",
+        "where the lattice's planes put them (MODEL.md 10; GaAs: those of each isotope's sublattice, MODEL.md 11), "
+        "for comparisons with the lattice",
     )
 
     @model_validator(mode="after")
@@ -280,8 +281,15 @@ class Diffusion(_Section):
         "(article eq 17) itself",
     )
     fold: bool = Field(
-        True, description="master: solve on the sites of one symmetry orbit (D4 about the axis, z -> -z)"
+        True,
+        description="master: solve on the sites of one symmetry orbit (D4 about the axis, z -> -z); GaAs: false "
+        "(the default; folding by its D2d is not implemented)",
     )
+    realisation: int | None = Field(
+        None, ge=0,
+        description="master, GaAs: the seed of an explicit random realisation of the Ga isotopes (each cation site "
+        "holds 69Ga or 71Ga at random with its abundance, MODEL.md 11); none: the virtual crystal",
+    )  # fmt: skip
     degree: int = Field(
         2, ge=1, le=3,
         description="Lagrange degree of the space D is interpolated into (2 on the disk; 1 in 3D unless given, "
@@ -480,7 +488,8 @@ class Config(_Section):
     @model_validator(mode="before")
     @classmethod
     def _defaults_crystal(cls, data: Any) -> Any:
-        """GaAs: diffusion.zz = 'point' unless given (the planes' resistance is the article's lattice's)."""
+        """GaAs: diffusion.zz = 'point' unless given (the planes' resistance is the article's lattice's), and
+        diffusion.fold = false unless given (its lattice master equation is not folded)."""
         if not isinstance(data, dict) or not isinstance(data.get("model", {}), dict):
             return data
         if data.get("model", {}).get("crystal", "article") != "GaAs":
@@ -488,26 +497,31 @@ class Config(_Section):
         diffusion = data.get("diffusion", {})
         if isinstance(diffusion, dict) and "zz" not in diffusion:
             data = {**data, "diffusion": {**diffusion, "zz": "point"}}
+        diffusion = data.get("diffusion", {})
+        if isinstance(diffusion, dict) and "fold" not in diffusion:
+            data = {**data, "diffusion": {**diffusion, "fold": False}}
         return data
 
     @model_validator(mode="after")
     def _crystal(self) -> Config:
-        """What the real crystal does not have (yet): the columns, the planes' D^zz, its lattice master equation."""
+        """What the real crystal does not have (yet): the columns, the planes' D^zz, a folded lattice master
+        equation; and the realisations, which only the real crystal's lattice master equation takes."""
+        form, seed = self.diffusion.form, self.diffusion.realisation
+        if seed is not None and (self.model.crystal == "article" or form != "master"):
+            raise _cross("diffusion.realisation", "no value unless model.crystal = 'GaAs' and diffusion.form = 'master' "
+                         "(the continuum takes the virtual crystal)", seed)  # fmt: skip
         if self.model.crystal == "article":
             return self
-        crystal, form = self.model.crystal, self.diffusion.form
+        crystal = self.model.crystal
         if form == "master" and self.geometry.dim == 2:
             raise _cross("diffusion.form", f"a continuum form with model.crystal = {crystal!r} on the disk (the columns "
                          "are the article's reduction of its own crystal, MODEL.md 11)", form)  # fmt: skip
-        if form == "master":
-            raise _cross("diffusion.form", f"a continuum form with model.crystal = {crystal!r} (the lattice master "
-                         "equation of the real crystal is not implemented yet)", form)  # fmt: skip
+        if form == "master" and self.diffusion.fold:
+            why = "folding by the crystal's D2d is not implemented; the square's C4 and z -> -z map As sites onto empty sites"
+            raise _cross("diffusion.fold", f"false with model.crystal = {crystal!r} ({why}, MODEL.md 11)", True)
         if self.diffusion.zz == "planes":
             raise _cross("diffusion.zz", f"'point' with model.crystal = {crystal!r} (the planes' resistance is "
                          "computed for the article's lattice only)", "planes")  # fmt: skip
-        if self.domain.lattice_matched:
-            raise _cross("domain.lattice_matched", f"false with model.crystal = {crystal!r} (each sublattice has "
-                         "planes of its own, MODEL.md 11)", True)  # fmt: skip
         return self
 
     @model_validator(mode="after")

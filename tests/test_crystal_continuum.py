@@ -116,8 +116,6 @@ def test_the_article_crystal_has_no_isotope_columns(shared_tmp):
          "model.crystal = 'GaAs' on the disk (the columns are the article's reduction of its own crystal, MODEL.md 11), got 'master'"),
         ({"domain": {"geometry": "layer"}, "diffusion": {"zz": "planes"}}, "diffusion.zz: expected 'point' with "
          "model.crystal = 'GaAs' (the planes' resistance is computed for the article's lattice only), got 'planes'"),
-        ({"domain": {"geometry": "slab", "lattice_matched": True}}, "domain.lattice_matched: expected false with "
-         "model.crystal = 'GaAs' (each sublattice has planes of its own, MODEL.md 11), got True"),
     ],
 )  # fmt: skip
 def test_what_the_real_crystal_does_not_have_is_one_line(sections, message):

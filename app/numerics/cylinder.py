@@ -36,14 +36,14 @@ MIDPLANE_TAG, TOP_TAG = 4, 5
 GROWTH = 0.3
 
 
-def _breaks(cfg: Config) -> list[float]:
+def _breaks(cfg: Config, sublattice: str | None = None) -> list[float]:
     """Heights that must be levels: 0, the edge of the uniform state, the face, the top (nm)."""
-    top = continuum_top(cfg)
-    inner = {round(z, 12) for z in (uniform_edge(cfg), cfg.model.z0 / 2) if 1e-9 < z < top - 1e-9}
+    top = continuum_top(cfg, sublattice)
+    inner = {round(z, 12) for z in (uniform_edge(cfg, sublattice), cfg.model.z0 / 2) if 1e-9 < z < top - 1e-9}
     return [0.0, *sorted(inner), top]
 
 
-def _segments(cfg: Config):
+def _segments(cfg: Config, sublattice: str | None = None):
     """Each segment between breaks: (a, b, the heights z of its quadrature, the cumulated number
     of elements up to each z). Its element count is ceil of the last (nm, 1)."""
     m, me = cfg.model, cfg.mesh
@@ -54,7 +54,7 @@ def _segments(cfg: Config):
         cap = np.where(z < face, me.dz_layer, max(me.dz_host, me.dz_face))
         return np.where(d <= band, me.dz_face, np.minimum(cap, me.dz_face + GROWTH * (d - band)))
 
-    breaks = _breaks(cfg)
+    breaks = _breaks(cfg, sublattice)
     for a, b in zip(breaks[:-1], breaks[1:], strict=True):
         z = np.linspace(a, b, 4001)
         inv = 1.0 / size(z)
@@ -62,15 +62,16 @@ def _segments(cfg: Config):
         yield a, b, z, cum
 
 
-def level_count(cfg: Config) -> int:
+def level_count(cfg: Config, sublattice: str | None = None) -> int:
     """How many levels :func:`z_levels` makes (0 and Z_top included), counted without making them."""
-    return 1 + sum(max(1, math.ceil(cum[-1] - 1e-9)) for _, _, _, cum in _segments(cfg))
+    return 1 + sum(max(1, math.ceil(cum[-1] - 1e-9)) for _, _, _, cum in _segments(cfg, sublattice))
 
 
-def z_levels(cfg: Config) -> list[float]:
-    """The heights of the mesh's levels, 0 to Z_top (nm), from the size in z of ``[mesh]``."""
+def z_levels(cfg: Config, sublattice: str | None = None) -> list[float]:
+    """The heights of the mesh's levels, 0 to Z_top (nm), from the size in z of ``[mesh]``
+    (GaAs, lattice-matched: the top and edge of ``sublattice``'s planes)."""
     levels = [0.0]
-    for _, b, z, cum in _segments(cfg):
+    for _, b, z, cum in _segments(cfg, sublattice):
         n = max(1, math.ceil(cum[-1] - 1e-9))
         levels.extend(float(x) for x in np.interp(np.linspace(0, cum[-1], n + 1)[1:-1], cum, z))
         levels.append(float(b))
@@ -93,11 +94,11 @@ class CylinderSpec:
     gdim = 3
 
     @classmethod
-    def from_config(cls, cfg: Config) -> CylinderSpec:
+    def from_config(cls, cfg: Config, sublattice: str | None = None) -> CylinderSpec:
         me = cfg.mesh
         return cls(
             cfg.domain.radius, me.h_min, me.h_max, me.fine_radius, me.coarse_radius,
-            tuple(z_levels(cfg)), tuple(_breaks(cfg)), cfg.model.z0 / 2,
+            tuple(z_levels(cfg, sublattice)), tuple(_breaks(cfg, sublattice)), cfg.model.z0 / 2,
         )  # fmt: skip
 
     @property

@@ -1,8 +1,9 @@
 """The choice of discretisation, made once: the lattice master equation
 (``diffusion.form = 'master'``) or the finite elements (every other form); and for the real
 crystal (``model.crystal = 'GaAs'``, MODEL.md 11) one problem per isotope, whose
-polarisations evolve independently and add up to h. With a pump phase (``[pump]``, MODEL.md
-12) each problem is pumped from u = 0 first and then decays from the state the pump left."""
+polarisations evolve independently and add up to h (either discretisation: the lattice's
+systems live on each isotope's sublattice). With a pump phase (``[pump]``, MODEL.md 12) each
+problem is pumped from u = 0 first and then decays from the state the pump left."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def make_problem(
     finite-element problem ``like`` when given."""
     comm = comm or MPI.COMM_WORLD
     if cfg.diffusion.form == "master":
-        return MasterProblem(cfg, comm)
+        return MasterProblem(cfg, comm, isotope=isotope)
     return DiffusionProblem(cfg, comm, isotope=isotope, like=like)
 
 
@@ -81,6 +82,8 @@ def solve_once(
     for iso in isotopes:
         problem = make_problem(cfg, comm, isotope=iso.name).setup()
         parts[iso.name] = problem.solve(times=times, progress=progress, desc=f"{desc} {iso.name}")
+        if isinstance(problem, MasterProblem):  # one isotope's operator at a time (master.estimate)
+            problem.release()
         problems.append(problem)
     share = weights(cfg)
     first = next(iter(parts.values()))

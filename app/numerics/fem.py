@@ -38,6 +38,7 @@ from app.numerics.disk import RIM_TAG
 from app.numerics.field import lattice_diffusion
 from app.numerics.problem import Problem
 from app.numerics.stepper import TimeStepper
+from app.physics import crystal
 from app.physics.geometry import continuum_initial_state, continuum_top
 from app.physics.pump import rate_scale
 from app.runtime import compat
@@ -165,7 +166,14 @@ class DiffusionProblem(Problem):
         self.dim = self.mesh.geometry.dim
 
     def mesh_spec(self):
-        return app_mesh.spec_of(self.config)
+        return app_mesh.spec_of(self.config, self.sublattice)
+
+    @property
+    def sublattice(self) -> str | None:
+        """The real crystal's isotope's sublattice (its own planes, MODEL.md 11); None otherwise."""
+        if self.isotope is None or self.config.model.crystal == "article":
+            return None
+        return next(iso.sublattice for iso in crystal.isotopes(self.config.model) if iso.name == self.isotope)
 
     def create_spaces(self) -> None:
         self.V = fem.functionspace(self.mesh, ("Lagrange", self.config.mesh.degree))
@@ -236,7 +244,7 @@ class DiffusionProblem(Problem):
             fem_petsc.set_bc(self.b, self.bcs)
 
         # initial state
-        self.u.interpolate(self._initial or continuum_initial_state(self.config))
+        self.u.interpolate(self._initial or continuum_initial_state(self.config, self.sublattice))
         if self.bcs:
             self.bcs[0].set(self.u.x.array)  # u = 0 on the rim, also at t = 0
         self.u.x.scatter_forward()
@@ -346,5 +354,5 @@ class DiffusionProblem(Problem):
             "cells": int(self.mesh.topology.index_map(self.dim).size_global),
         }
         if self.dim == 3:
-            stats["z_top_nm"] = continuum_top(self.config)
+            stats["z_top_nm"] = continuum_top(self.config, self.sublattice)
         return stats

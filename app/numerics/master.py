@@ -6,7 +6,11 @@ on the columns of the disk (geometry ``disk``, MODEL.md 8b: the article's 2D red
 with symmetrised column rates) or on the z-resolved lattice (``layer``, ``slab``,
 MODEL.md 8a: the rates of the infinite crystal, partners beyond the faces dropped).
 A partner outside the disk is held at u = 0 (``dirichlet``: a jump out is lost) or
-dropped (``zero_flux``).
+dropped (``zero_flux``). The real crystal (``model.crystal = 'GaAs'``, MODEL.md 11): one
+problem per isotope on its own zincblende sublattice (:class:`app.physics.sites.SublatticeSites`,
+not folded), the rates of :func:`app.physics.crystal.rates`, the Ga isotopes in the virtual
+crystal (every cation site, rates p_alpha W_ik) or in an explicit random realisation
+(``diffusion.realisation``, :func:`app.physics.crystal.holds`).
 
 With L the rate operator and m the orbit sizes of the (folded) unknowns, m_k L_kj =
 m_j L_jk, so the stepper gets the symmetric pair M = diag(m) and K = -diag(m) L
@@ -32,9 +36,9 @@ from app.config import Config, ConfigError
 from app.numerics import operator_cache
 from app.numerics.problem import Problem
 from app.numerics.stepper import TimeStepper
-from app.physics import lattice
+from app.physics import crystal, lattice
 from app.physics.pump import rate as pump_rate
-from app.physics.sites import Sites
+from app.physics.sites import Sites, SublatticeSites
 from app.runtime.progress import bar as progress_bar
 
 #: BoomerAMG for the lattice, over the stepper's symmetric defaults (HMIS, ext+i, Chebyshev):
@@ -54,10 +58,11 @@ BYTES_PER_NONZERO = 96
 BYTES_PER_UNKNOWN = 400
 
 
-def operator_key(config: Config) -> dict:
-    """Every parameter that changes K (the operator cache's key)."""
+def operator_key(config: Config, isotope: str | None = None) -> dict:
+    """Every parameter that changes K (the operator cache's key); the real crystal's names the
+    isotope and the realisation (the article's key is unchanged)."""
     d = config.domain
-    return {
+    key = {
         "operator_version": operator_cache.OPERATOR_VERSION,
         "model": config.model.model_dump(mode="json"),
         "geometry": d.geometry,
@@ -66,11 +71,25 @@ def operator_key(config: Config) -> dict:
         "boundary": d.boundary,
         "fold": config.diffusion.fold,
     }
+    if config.model.crystal != "article":
+        key.update(isotope=isotope, realisation=config.diffusion.realisation)
+    return key
 
 
-def sites_of(config: Config) -> Sites:
+def sites_of(config: Config, isotope: str | None = None) -> Sites | SublatticeSites:
+    """The (folded) sites of the article's lattice, or those of ``isotope``'s sublattice of GaAs."""
     m = config.model
-    return Sites.create(config.domain.radius, config.domain.half_height(m.z0), m.a0, config.diffusion.fold)
+    Z = config.domain.half_height(m.z0)
+    if m.crystal != "article":
+        iso = crystal._isotope(m, isotope or "75As")
+        return SublatticeSites.create(config.domain.radius, Z, m.a0, iso.sublattice)
+    return Sites.create(config.domain.radius, Z, m.a0, config.diffusion.fold)
+
+
+def crystal_partners(model) -> int:
+    """The like partners of a GaAs site within r_c (the same for every isotope): (a/2) n, n1 + n2 + n3
+    even, 0 < |n|^2 <= (2 r_c)^2; counted without building the rates' stencil."""
+    return len(crystal.own_sites(crystal._bound(2 * model.r_c))) - 1
 
 
 # --- column rates (MODEL.md 8b) -------------------------------------------------------------
@@ -121,7 +140,21 @@ def column_rates(xy: np.ndarray, model, cs: ColumnStencil | None = None, bar=Non
 
 
 def estimate(config: Config) -> dict:
-    """Unknowns, sites, nonzeros and memory (all ranks together) of a master-equation job."""
+    """Unknowns, sites, nonzeros and memory (all ranks together) of a master-equation job.
+
+    The real crystal: those of its largest isotope system (one per isotope, solved one after
+    another, each released before the next), with ``per_isotope`` {name: (unknowns, nonzeros)}.
+    Nonzeros are an upper bound: every partner within r_c, before the rim and faces cut them.
+    """
+    if config.model.crystal != "article":
+        per_row = crystal_partners(config.model) + 1
+        per = {}
+        for iso in crystal.isotopes(config.model):
+            n = sites_of(config, iso.name).size
+            per[iso.name] = (n, n * per_row)
+        n, nonzeros = max(per.values())
+        gb = (nonzeros * BYTES_PER_NONZERO + n * BYTES_PER_UNKNOWN) / 1e9
+        return {"unknowns": n, "sites": n, "nonzeros_max": nonzeros, "memory_gb": gb, "per_isotope": per}
     sites = sites_of(config)
     if config.geometry.dim == 2:  # the columns
         per_row = len(column_stencil(config.model).offsets) + 1
@@ -138,6 +171,12 @@ def check_budget(config: Config) -> dict:
     est = estimate(config)
     limit = config.solver.max_memory_gb
     if est["memory_gb"] > limit:
+        if "per_isotope" in est:
+            raise ConfigError(
+                f"solver.max_memory_gb: expected at least the {est['memory_gb']:.3g} GB this lattice needs per isotope "
+                f"({est['unknowns']:.3g} sites, {est['nonzeros_max']:.3g} nonzeros; the isotopes are solved one "
+                f"after another; reduce domain.radius or model.r_c, or raise the budget), got {limit:g}"
+            )
         raise ConfigError(
             f"solver.max_memory_gb: expected at least the {est['memory_gb']:.3g} GB this lattice needs "
             f"({est['unknowns']:.3g} unknowns, {est['nonzeros_max']:.3g} nonzeros; "
@@ -170,13 +209,27 @@ class MasterProblem(Problem):
         self.estimate = check_budget(self.config)
         return super().setup()
 
+    @property
+    def gaas(self) -> bool:
+        """The real crystal (MODEL.md 11): one system per isotope, on its own sublattice."""
+        return self.config.model.crystal != "article"
+
     def create_sites(self) -> None:
-        self.sites = sites_of(self.config)
+        cfg = self.config
+        if self.gaas and self.isotope is None:
+            raise ValueError(f"isotope: expected one of {[i.name for i in crystal.isotopes(cfg.model)]} with "
+                             f"model.crystal = {cfg.model.crystal!r} (one system per isotope), got None")  # fmt: skip
+        self.sites = sites_of(cfg, self.isotope)
         self.lo, self.hi = self.sites.block(self.comm.rank, self.comm.size)
-        self.n = self.sites.positions(np.arange(self.lo, self.hi))  # (own, 3) integer
+        self.n = self.sites.positions(np.arange(self.lo, self.hi))  # (own, 3) integer: a0 n, or (a/4) m for GaAs
         self.m = self.sites.orbit_size(self.n)
-        a0 = self.config.model.a0
-        self.xyz = a0 * self.n.astype(float)
+        if self.gaas:
+            self.xyz = self.sites.nm(self.n)
+            # the sites that hold the isotope: all (the virtual crystal, 75As) or a realisation's
+            self.holds = crystal.holds(self.n, cfg.model, self.isotope, cfg.diffusion.realisation)
+        else:
+            self.xyz = cfg.model.a0 * self.n.astype(float)
+            self.holds = np.ones(len(self.n), dtype=bool)
 
     # --- the operator ---------------------------------------------------------------------
 
@@ -188,7 +241,7 @@ class MasterProblem(Problem):
         self.cache = "off"
         entry = None
         if cfg.diffusion.cache:
-            key = operator_key(cfg)
+            key = operator_key(cfg, self.isotope)
             entry = operator_cache.entry_dir(cfg.diffusion.cache, key)
             self.cache = self.comm.bcast(operator_cache.status(entry, key) if self.comm.rank == 0 else None, root=0)
             if self.cache in ("stale", "corrupt") and self.comm.rank == 0:
@@ -212,7 +265,9 @@ class MasterProblem(Problem):
 
     def _assemble_rows(self):
         """CSR (indptr, global columns, values) of this rank's rows of K = -diag(m) L."""
-        if self.config.geometry.dim == 2:  # the columns
+        if self.gaas:
+            rows, cols, vals = self._crystal_entries()
+        elif self.config.geometry.dim == 2:  # the columns
             rows, cols, vals = self._column_entries()
         else:
             rows, cols, vals = self._lattice_entries()
@@ -300,6 +355,52 @@ class MasterProblem(Problem):
             bar.close()
         return self._coo(np.concatenate(ks), np.concatenate(js), np.concatenate(ws), loss)
 
+    def _crystal_entries(self):
+        """Rows of one isotope's sublattice of GaAs (MODEL.md 11): W_ik of the infinite crystal
+        (:func:`app.physics.crystal.rates`), faces cut, rim Dirichlet or zero flux.
+
+        The virtual crystal: every site of the sublattice, each pair at p_alpha W_ik (the
+        partner holds alpha with probability p_alpha; M = 1, as the weight p_alpha of both
+        sides would scale M and K alike). A realisation: W_ik for the pairs whose sites both
+        hold alpha, none for the others (the sites of the other isotope stay in the system,
+        uncoupled, with u = 0 and no weight in h); a partner outside the disk is lost only if
+        it holds alpha. Rates are evaluated for the rows that hold alpha only.
+        """
+        cfg = self.config
+        sites, model, seed = self.sites, cfg.model, cfg.diffusion.realisation
+        iso = crystal._isotope(model, self.isotope)
+        off = 2 * crystal.partner_offsets(model, iso)  # units of a/4
+        scale = iso.abundance if seed is None else 1.0
+        dirichlet = cfg.domain.boundary == "dirichlet"
+        rows = np.nonzero(self.holds)[0]
+        ks, js, ws = [], [], []
+        loss = np.zeros(len(self.n))
+        self.rates_evaluated = len(rows)
+        bar = self._bar(len(rows))
+        for s in batches(len(rows), bar):
+            r = rows[s : s + BATCH]
+            n = self.n[r]
+            W = scale * crystal.rates(self.xyz[r], model, iso)  # (b, M)
+            q = (n[:, None, :] + off[None, :, :]).reshape(-1, 3)
+            w = W.ravel()
+            k = np.repeat(r, len(off))
+            keep = sites.within_faces(q)
+            if seed is not None:
+                keep &= crystal.holds(q, model, iso, seed)
+            inside = sites.inside(q)
+            coupled = keep & inside
+            if dirichlet:
+                lost = keep & ~inside
+                loss += np.bincount(k[lost], weights=w[lost], minlength=len(self.n))
+            ks.append(k[coupled])
+            js.append(sites.index(q[coupled]))
+            ws.append(w[coupled])
+        if bar is not None:
+            bar.close()
+        if not ks:
+            ks, js, ws = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+        return self._coo(np.concatenate(ks), np.concatenate(js), np.concatenate(ws), loss)
+
     def _column_entries(self):
         """Rows of the column model (8b): symmetrised column rates (w(k->k') + w(k'->k)) / 2."""
         cfg = self.config
@@ -353,15 +454,21 @@ class MasterProblem(Problem):
             u0 = np.where(self.in_layer, u0, 0.0)
             if cfg.z_profile == "pumped":
                 u0 = u0 * np.cos(np.pi * z / z0) ** 2
-        self.u = self._vec(u0)
+        self.u = self._vec(np.where(self.holds, u0, 0.0))
 
     def create_observables(self) -> None:
         model = self.config.model
-        # h weights each site by A(x, y, z) / A0 (the disk's sites sit at z = 0)
-        self.w = self._vec(self.m * lattice.hyperfine(self.xyz, model) / model.A0)
-        self.total = self._vec(self.m)
-        self.r2 = self._vec(self.m * np.sum(self.xyz[:, :2] ** 2, axis=1))  # the pumped profile's width
-        self.w_layer = self._vec(np.where(self.in_layer, self.m, 0.0))
+        # h weights each site by A(x, y, z) / A0 (the disk's sites sit at z = 0); GaAs: the
+        # isotope's A_k over its coupling at the centre, on the sites that hold it
+        if self.gaas:
+            A = crystal.hyperfine(self.xyz, model, self.isotope) / crystal.centre_coupling(model, self.isotope)
+        else:
+            A = lattice.hyperfine(self.xyz, model) / model.A0
+        m = np.where(self.holds, self.m, 0.0)
+        self.w = self._vec(m * A)
+        self.total = self._vec(m)
+        self.r2 = self._vec(m * np.sum(self.xyz[:, :2] ** 2, axis=1))  # the pumped profile's width
+        self.w_layer = self._vec(np.where(self.in_layer, m, 0.0))
 
     def create_time_stepper(self) -> None:
         self.stepper = self.new_stepper()
@@ -380,7 +487,7 @@ class MasterProblem(Problem):
     def pump_operator(self):
         """MODEL.md 12 on the lattice: the rate on each site's diagonal, K + diag(m Gamma) (and
         the AMG's K_pc likewise), and b = m Gamma P_inf; the disk's columns pump at z = 0."""
-        m_gamma = self.m * pump_rate(self.xyz, self.config, self.isotope)
+        m_gamma = np.where(self.holds, self.m, 0.0) * pump_rate(self.xyz, self.config, self.isotope)  # only the sites that hold it
         out = []
         for K in (self.K, self.K_pc):
             if K is None:
@@ -423,6 +530,13 @@ class MasterProblem(Problem):
             "folded": bool(self.sites.fold),
             "operator_cache": self.cache,
             "rates_evaluated": int(self.comm.allreduce(self.rates_evaluated)),
+            "sites_holding": int(self.comm.allreduce(int(np.count_nonzero(self.holds)))),
             "nonzeros": int(info["nz_used"]),
             "estimate": self.estimate,
+            **({"isotope": self.isotope, "realisation": self.config.diffusion.realisation} if self.gaas else {}),
         }
+
+    def release(self) -> None:
+        """Drop the operator, the preconditioner's matrix and the stepper (after the solve, before
+        the next isotope's system is built; :func:`app.numerics.stepper.release_garbage` frees them)."""
+        self.K = self.M = self.K_pc = self.stepper = self.ts = None

@@ -30,9 +30,12 @@ META_BEGIN, META_END = "$OverhauserMesh", "$EndOverhauserMesh"
 MESH_FORMAT = 1
 
 
-def spec_of(config):
-    """The Gmsh mesh a configuration asks for: the disk in 2D, the cylinder in 3D."""
-    return (CylinderSpec if config.geometry.dim == 3 else DiskSpec).from_config(config)
+def spec_of(config, sublattice: str | None = None):
+    """The Gmsh mesh a configuration asks for: the disk in 2D, the cylinder in 3D (GaAs,
+    lattice-matched: with the faces of ``sublattice``'s planes, MODEL.md 11)."""
+    if config.geometry.dim == 3:
+        return CylinderSpec.from_config(config, sublattice)
+    return DiskSpec.from_config(config)
 
 
 def spec_record(spec) -> dict:

@@ -543,3 +543,53 @@ def bulk_diffusion(model: Model, isotope: Isotope | str) -> np.ndarray:
     """
     singlet = model.model_copy(update={"electron_sz": 0.0})
     return diffusion_tensor_3d(np.zeros((1, 3)), singlet, isotope)[0]
+
+
+# --- explicit random realisations of the Ga isotopes ------------------------------------------
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 (wrapping arithmetic): a bijection that scrambles every bit."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def realisation_draws(m, seed: int) -> np.ndarray:
+    """One uniform number in [0, 1) per cation site m (integers, units of a/4, (N, 3)) for ``seed``.
+
+    A function of the site and the seed alone (a counter-based draw: numpy's Generator(seed)
+    gives a 64-bit key, mixed with the site's coordinates by SplitMix64), so every rank draws
+    the same value for a site without a list of all sites, whatever the ranks own, and a
+    site's partners are drawn where they are needed.
+    """
+    m = np.asarray(m, dtype=np.int64).reshape(-1, 3)
+    if np.any(np.abs(m) >= 1 << 20):
+        raise ValueError("realisation: sites within 2^20 a/4 of the dot centre only")
+    key = np.random.Generator(np.random.PCG64(seed)).integers(0, 2**63, dtype=np.uint64)
+    off = m + (1 << 20)
+    off = off.astype(np.uint64)
+    code = (off[:, 0] << np.uint64(42)) | (off[:, 1] << np.uint64(21)) | off[:, 2]
+    with np.errstate(over="ignore"):
+        x = _mix64(_mix64(code ^ key) + np.uint64(0x9E3779B97F4A7C15))
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def holds(m, model: Model, isotope: Isotope | str, seed: int | None) -> np.ndarray:
+    """Whether each site m (units of a/4) of ``isotope``'s sublattice holds it, (N,) bool.
+
+    ``seed`` None (the virtual crystal) or a sublattice of one isotope: every site. A seed: the
+    cation sites hold 69Ga where the draw (:func:`realisation_draws`) is below its abundance,
+    71Ga elsewhere, so the two Ga isotopes share one realisation per seed.
+    """
+    iso = _isotope(model, isotope)
+    m = np.asarray(m, dtype=np.int64).reshape(-1, 3)
+    if seed is None or iso.sublattice != "cation":
+        return np.ones(len(m), dtype=bool)
+    cations = [x for x in isotopes(model) if x.sublattice == "cation"]
+    first = realisation_draws(m, seed) < cations[0].abundance
+    return first if iso.name == cations[0].name else ~first

@@ -29,30 +29,59 @@ def geometry_label(config: Config) -> str:
         text += f" (barrier {Z - m.z0 / 2:g} nm)"
     text += ", initial state made by the pump phase" if config.pump.active else f", {config.z_profile} initial profile"
     if d.lattice_matched and config.diffusion.form != "master":
-        text += f", lattice-matched (top face {continuum_top(config):.4g} nm, uniform edge {uniform_edge(config):.4g} nm)"
+        if config.model.crystal == "article":
+            text += f", lattice-matched (top face {continuum_top(config):.4g} nm, uniform edge {uniform_edge(config):.4g} nm)"
+        else:  # each sublattice its own planes: As, Ga
+            tops = "/".join(f"{continuum_top(config, s):.4g}" for s in ("anion", "cation"))
+            edges = "/".join(f"{uniform_edge(config, s):.4g}" for s in ("anion", "cation"))
+            text += f", lattice-matched per sublattice (As/Ga top face {tops} nm, uniform edge {edges} nm)"
     return text
 
 
-def continuum_top(config: Config) -> float:
+def _sublattice(config: Config, sublattice: str | None) -> str:
+    """GaAs: the sublattice given, or the As one (the dot centre's); the article's: its cubic lattice."""
+    if config.model.crystal == "article":
+        return "cubic"
+    return sublattice or "anion"
+
+
+def plane_face(height: float, a0: float, sublattice: str = "cubic") -> float:
+    """The effective face of the outermost lattice plane within |z| <= height, nm: half a plane
+    spacing beyond it (each plane stands for a slice one spacing thick, MODEL.md 8a).
+
+    The article's crystal: planes a0 n, face (floor(height / a0) + 1/2) a0. GaAs (MODEL.md 11,
+    a0 the cubic constant a): the As planes (a/4) m with m even, the Ga planes m odd; the
+    outermost m <= floor(4 height / a) of the sublattice's parity, face (m + 1) a / 4.
+    """
+    if sublattice == "cubic":
+        return (math.floor(height / a0 + 1e-9) + 0.5) * a0
+    q = math.floor(4 * height / a0 + 1e-9)
+    parity = 0 if sublattice == "anion" else 1
+    top = q if q % 2 == parity else q - 1
+    return (top + 1) * a0 / 4
+
+
+def continuum_top(config: Config, sublattice: str | None = None) -> float:
     """The top face of the finite-element cylinder, nm: Z, or with ``domain.lattice_matched``
-    the effective face of the lattice's outermost plane, (floor(Z / a0) + 1/2) a0 (MODEL.md 10)."""
+    the effective face of the lattice's outermost plane (:func:`plane_face`, MODEL.md 10): for
+    GaAs that of ``sublattice`` ('anion' unless given), whose planes are its own (MODEL.md 11)."""
     d, m = config.domain, config.model
     Z = d.half_height(m.z0)
     if not d.lattice_matched:
         return Z
-    return (math.floor(Z / m.a0 + 1e-9) + 0.5) * m.a0
+    return plane_face(Z, m.a0, _sublattice(config, sublattice))
 
 
-def uniform_edge(config: Config) -> float:
+def uniform_edge(config: Config, sublattice: str | None = None) -> float:
     """Where the uniform initial state ends, nm: z0 / 2, or with ``domain.lattice_matched`` the
-    effective edge of the lattice's outermost plane of the layer, (floor(z0 / (2 a0)) + 1/2) a0."""
+    effective edge of the lattice's outermost plane of the layer (:func:`plane_face` of z0 / 2)."""
     m = config.model
     if not config.domain.lattice_matched:
         return m.z0 / 2
-    return (math.floor(m.z0 / (2 * m.a0) + 1e-9) + 0.5) * m.a0
+    return plane_face(m.z0 / 2, m.a0, _sublattice(config, sublattice))
 
 
-def continuum_initial_state(config: Config):
+def continuum_initial_state(config: Config, sublattice: str | None = None):
     """u(x, 0) for the finite elements, as ``x -> values`` for interpolation (x of shape (3, N)).
 
     exp(-(x^2 + y^2) / r0^2), in 3D times the z-profile of MODEL.md 8a: ``uniform`` is 1 up
@@ -63,7 +92,7 @@ def continuum_initial_state(config: Config):
     r0, z0 = config.initial.r0, config.model.z0
     if config.geometry.dim == 2:
         return lambda x: np.exp(-(x[0] ** 2 + x[1] ** 2) / r0**2)
-    edge, top = uniform_edge(config), continuum_top(config)
+    edge, top = uniform_edge(config, sublattice), continuum_top(config, sublattice)
     pumped = config.z_profile == "pumped"
 
     def u0(x):

@@ -132,3 +132,160 @@ class Sites:
         mxy = np.where((x == 0) & (y == 0), 1, np.where((y == 0) | (y == x), 4, 8))
         mz = np.where(z == 0, 1, 2)
         return (mxy * mz).astype(float)
+
+
+# --- the real crystal: one zincblende sublattice (MODEL.md 11) -------------------------------
+
+
+@dataclass(frozen=True)
+class SublatticeSites:
+    """The sites of one sublattice of zincblende GaAs in a cylinder of radius R, half-height Z.
+
+    Integer positions m in units of a/4 (MODEL.md 11, the dot centre an As site at the
+    origin): anion (As) sites m = 2n, cation (Ga) sites m = 2n - (1, 1, 1), n1 + n2 + n3 even
+    in both. So As planes lie at z = (a/2) n3, Ga planes at z = a/4 + (a/2) n: each plane is
+    a checkerboard of spacing a/2 whose colour alternates from plane to plane. The disk holds
+    m1^2 + m2^2 <= floor((4R / a)^2), the faces |m3| <= floor(4Z / a): tests on integers.
+
+    Not folded (the crystal's symmetry about the central As column is D2d; folding by it is
+    not implemented). Order: by n1, then n2, then n3 (innermost), as :class:`Sites`, so a
+    contiguous block of indices (one rank's rows) is a slab of x; every index function works
+    from O(R / a) row counts.
+    """
+
+    a: float
+    sublattice: str  # "anion" | "cation"
+    q2: int  # floor((4R / a)^2): m1^2 + m2^2 <= q2
+    qz: int  # floor(4Z / a): |m3| <= qz
+    fold: bool = False
+
+    @classmethod
+    def create(cls, radius: float, half_height: float, a: float, sublattice: str) -> SublatticeSites:
+        if sublattice not in ("anion", "cation"):
+            raise ValueError(f"sublattice: expected 'anion' or 'cation', got {sublattice!r}")
+        sites = cls(
+            a=a,
+            sublattice=sublattice,
+            q2=int(math.floor((4 * radius / a) ** 2 + 1e-9)),
+            qz=int(math.floor(4 * half_height / a + 1e-9)),
+        )
+        if sites.planes_of(0) + sites.planes_of(1) == 0:
+            raise ValueError(f"half_height: expected room for a plane of the {sublattice} sublattice, got {half_height:g} nm")
+        return sites
+
+    @property
+    def c(self) -> int:
+        """m = 2n - c (1, 1, 1): 0 for the anions, 1 for the cations."""
+        return 0 if self.sublattice == "anion" else 1
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def _span(self, s: int) -> tuple[int, int]:
+        """The n with |2n - c| <= s: (lowest, highest)."""
+        return -((s - self.c) // 2), (s + self.c) // 2
+
+    def planes(self) -> np.ndarray:
+        """The heights of the sublattice's planes, m3 (units of a/4), ascending."""
+        lo, hi = self._span(self.qz)
+        return 2 * np.arange(lo, hi + 1) - self.c
+
+    def planes_of(self, parity: int) -> int:
+        """The number of n3 of the given parity within the faces."""
+        lo, hi = self._span(self.qz)
+        first = lo + ((lo - parity) % 2)
+        return max(0, (hi - first) // 2 + 1)
+
+    def _first_of(self, parity):
+        lo, _ = self._span(self.qz)
+        return lo + ((lo - parity) % 2)
+
+    def _rows(self):
+        """For each n1: the lowest n2, the number of n2, and the first index of the row."""
+        lo, hi = self._span(math.isqrt(self.q2))
+        nx = np.arange(lo, hi + 1)
+        ylo, count = [], []
+        for x in nx:
+            s = math.isqrt(self.q2 - (2 * int(x) - self.c) ** 2)
+            a, b = self._span(s)
+            ylo.append(a)
+            count.append(b - a + 1)
+        ylo, count = np.array(ylo, dtype=np.int64), np.array(count, dtype=np.int64)
+        sizes = self._before(nx, ylo, count)
+        start = np.concatenate([[0], np.cumsum(sizes)])
+        return nx, ylo, count, start
+
+    def _before(self, nx, ylo, q):
+        """Sites in the first q columns of the rows n1 = nx starting at n2 = ylo (arrays)."""
+        p0 = (nx + ylo) % 2
+        c0 = np.where(p0 == 0, self.planes_of(0), self.planes_of(1))
+        c1 = np.where(p0 == 0, self.planes_of(1), self.planes_of(0))
+        return (q + 1) // 2 * c0 + q // 2 * c1
+
+    @property
+    def columns(self) -> int:
+        return int(self._rows()[2].sum())
+
+    @property
+    def size(self) -> int:
+        """Number of unknowns: the sublattice's sites in the cylinder."""
+        return int(self._rows()[3][-1])
+
+    @property
+    def full_size(self) -> int:
+        return self.size
+
+    def block(self, rank: int, size: int) -> tuple[int, int]:
+        """The contiguous range [lo, hi) of indices owned by ``rank`` of ``size``."""
+        n = self.size
+        q, r = divmod(n, size)
+        lo = rank * q + min(rank, r)
+        return lo, lo + q + (1 if rank < r else 0)
+
+    # --- index <-> position ---------------------------------------------------------------
+
+    def positions(self, index: np.ndarray) -> np.ndarray:
+        """Integer positions m (units of a/4) of the given indices, (N, 3)."""
+        index = np.asarray(index, dtype=np.int64)
+        nx, ylo, _, start = self._rows()
+        row = np.searchsorted(start, index, side="right") - 1
+        x, y0 = nx[row], ylo[row]
+        local = index - start[row]
+        p0 = (x + y0) % 2
+        c0 = np.where(p0 == 0, self.planes_of(0), self.planes_of(1))
+        pair = self.planes_of(0) + self.planes_of(1)
+        k, rem = np.divmod(local, pair)
+        second = rem >= c0
+        q = 2 * k + second
+        iz = np.where(second, rem - c0, rem)
+        y = y0 + q
+        z = self._first_of((x + y) % 2) + 2 * iz
+        return 2 * np.stack([x, y, z], axis=1) - self.c
+
+    def canonical(self, m: np.ndarray) -> np.ndarray:
+        return np.asarray(m, dtype=np.int64)
+
+    def inside(self, m: np.ndarray) -> np.ndarray:
+        """In the disk: m1^2 + m2^2 <= floor((4R / a)^2)."""
+        return m[:, 0] ** 2 + m[:, 1] ** 2 <= self.q2
+
+    def within_faces(self, m: np.ndarray) -> np.ndarray:
+        """Between the faces, |m3| <= floor(4Z / a)."""
+        return np.abs(m[:, 2]) <= self.qz
+
+    def index(self, m: np.ndarray) -> np.ndarray:
+        """Index of each position (units of a/4); positions must be sites, inside and within faces."""
+        n = (np.asarray(m, dtype=np.int64) + self.c) // 2
+        nx, ylo, _, start = self._rows()
+        row = n[:, 0] - nx[0]
+        y0 = ylo[row]
+        q = n[:, 1] - y0
+        iz = (n[:, 2] - self._first_of((n[:, 0] + n[:, 1]) % 2)) // 2
+        return start[row] + self._before(n[:, 0], y0, q) + iz
+
+    def orbit_size(self, m: np.ndarray) -> np.ndarray:
+        """1 everywhere (not folded), float."""
+        return np.ones(len(m))
+
+    def nm(self, m: np.ndarray) -> np.ndarray:
+        """Positions in nm, (a/4) m."""
+        return (self.a / 4) * np.asarray(m, dtype=float)
