@@ -249,11 +249,6 @@ class DiffusionProblem(Problem):
             self.bcs[0].set(self.u.x.array)  # u = 0 on the rim, also at t = 0
         self.u.x.scatter_forward()
 
-    def create_time_stepper(self) -> None:
-        self.stepper = self.new_stepper()
-        self.ts = self.stepper.ts
-        self.petsc_options = self.stepper.petsc_options
-
     def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True,
                     solver=None):
         if source is None and self.b is not None:

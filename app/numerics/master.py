@@ -470,11 +470,6 @@ class MasterProblem(Problem):
         self.r2 = self._vec(m * np.sum(self.xyz[:, :2] ** 2, axis=1))  # the pumped profile's width
         self.w_layer = self._vec(np.where(self.in_layer, m, 0.0))
 
-    def create_time_stepper(self) -> None:
-        self.stepper = self.new_stepper()
-        self.ts = self.stepper.ts
-        self.petsc_options = self.stepper.petsc_options
-
     def new_stepper(self, K=None, *, K_pc=None, source=None, scale: float | None = None, budget: bool = True,
                     solver=None):
         return TimeStepper(

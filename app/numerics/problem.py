@@ -73,6 +73,12 @@ class Problem:
         self._is_setup = True
         return self
 
+    def create_time_stepper(self) -> None:
+        """The last stage: the discretisation's stepper (``new_stepper``) for the decay."""
+        self.stepper = self.new_stepper()
+        self.ts = self.stepper.ts
+        self.petsc_options = self.stepper.petsc_options
+
     # --- observables --------------------------------------------------------------------
 
     def overhauser(self, vec: PETSc.Vec | None = None) -> float:

@@ -467,11 +467,7 @@ def _rate_batches(pts: np.ndarray, model: Model, iso: Isotope, batch: int):
     st = stencil(model, iso)
     if len(pts) == 0:
         return
-    heights, which = np.unique(pts[:, 2], return_inverse=True)
-    which = which.reshape(-1)
-    order = np.argsort(which, kind="stable")
-    groups = np.split(order, np.cumsum(np.bincount(which, minlength=len(heights)))[:-1])
-    for z, idx in zip(heights, groups, strict=True):
+    for z, idx in lattice.height_groups(pts):
         ht = height_terms(model, iso, z)
         for start in range(0, len(idx), batch):
             sel = idx[start : start + batch]

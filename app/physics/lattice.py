@@ -49,6 +49,7 @@ import numpy as np
 from app.config import HBAR, MU0_OVER_4PI, Model
 
 __all__ = [
+    "height_groups",
     "article_only",
     "HeightTerms",
     "RATE_TERMS",
@@ -380,6 +381,15 @@ def _points_3d(points) -> np.ndarray:
     return pts
 
 
+def height_groups(pts: np.ndarray):
+    """(z, indices of the points at that height, in input order) for each distinct height of ``pts`` (N, 3)."""
+    heights, which = np.unique(pts[:, 2], return_inverse=True)
+    which = which.reshape(-1)
+    order = np.argsort(which, kind="stable")
+    groups = np.split(order, np.cumsum(np.bincount(which, minlength=len(heights)))[:-1])
+    return zip(heights, groups, strict=True)
+
+
 def _rate_batches(pts: np.ndarray, model: Model, batch: int):
     """Yield (indices, W (b, M)) for batches of at most ``batch`` points of one height each.
 
@@ -390,11 +400,7 @@ def _rate_batches(pts: np.ndarray, model: Model, batch: int):
     st = stencil(model)
     if len(pts) == 0:
         return
-    heights, which = np.unique(pts[:, 2], return_inverse=True)
-    which = which.reshape(-1)
-    order = np.argsort(which, kind="stable")
-    groups = np.split(order, np.cumsum(np.bincount(which, minlength=len(heights)))[:-1])
-    for z, idx in zip(heights, groups, strict=True):
+    for z, idx in height_groups(pts):
         ht = height_terms(model, z)
         for start in range(0, len(idx), batch):
             sel = idx[start : start + batch]
