@@ -338,3 +338,29 @@ def test_ctrl_c_mid_solve_says_interrupted(tmp_path):
     assert errors == ["error: rank 0: interrupted (SIGINT)"]
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "run").exists()
+
+
+def test_the_line_names_the_first_cause_not_the_clean_up_that_failed_after_it():
+    """A full disk during a 2-rank figure: ADIOS2's write fails (errno 28), then the writer's
+    close in ``with`` fails too, and that second error (which never mentions the disk) was
+    the line the user got. The first cause is reported; ``raise ... from`` keeps its words."""
+    from app.runtime.failure import one_line
+
+    def nested():
+        try:
+            raise RuntimeError("\x1b[1;36m[Fri Dec 04 21:35:10 2026]\x1b[1;34m [ADIOS2 EXCEPTION]\x1b[0m <Write> : "
+                               "couldn't write to file /o/u.bp/data.0 : errno = 28: No space left on device\x1b[0m\n: iostream error")  # fmt: skip
+        finally:
+            raise RuntimeError("[Fri Dec 04 21:35:10 2026] [ADIOS2 EXCEPTION] <MPIChain> : An existing exchange is still active")
+
+    with pytest.raises(RuntimeError) as info:
+        nested()
+    assert one_line(info.value) == ("RuntimeError: [ADIOS2 EXCEPTION] <Write> : couldn't write to file /o/u.bp/data.0 : "
+                                    "errno = 28: No space left on device : iostream error")  # fmt: skip
+    try:
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as exc:
+            raise ValueError("the cache could not be written") from exc
+    except ValueError as exc:
+        assert one_line(exc) == "ValueError: the cache could not be written"

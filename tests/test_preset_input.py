@@ -58,3 +58,16 @@ def test_repeated_preset_options_add_up(tmp_path, capsys, order):
         "got 'nosuch'\n"
     )
     assert app_run.parser().parse_args(["--preset", "fig3", "fig5", "--preset", "fig4"]).preset == ["fig3", "fig5", "fig4"]
+
+
+@pytest.mark.parametrize("name", ["fig1", "fig2"])
+def test_the_field_figures_refuse_the_real_crystal_in_one_line(tmp_path, capsys, name):
+    """Figures 1 and 2 map the article's lattice rates: with GaAs they would be the article's lattice
+    with GaAs's constants (app.physics.lattice refuses it with a ValueError deep in the figure)."""
+    out = tmp_path / "o"
+    assert app_run.main(["--preset", name, "--set", "model.crystal=GaAs", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {name} [") and err.count("\n") == 1
+    assert err.endswith("]: model.crystal: expected 'article' in a field figure (its maps are the article's lattice "
+                        "rates; the real crystal's D is in the decay presets' run.json), got 'GaAs'\n")  # fmt: skip
+    assert not out.exists()

@@ -35,8 +35,21 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """The exception that started it: an exception raised while another was being handled
+    (a writer's clean-up after its write failed: ADIOS2's "An existing exchange is still
+    active" after "No space left on device") hides the first in ``__context__``. An
+    explicit ``raise ... from`` is the author's choice of words and is kept."""
+    while exc.__cause__ is None and exc.__context__ is not None and not exc.__suppress_context__:
+        exc = exc.__context__
+    return exc
+
+
 def one_line(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``'s :func:`root_cause` on one line."""
+    exc = root_cause(exc)
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # colour codes (ADIOS2's messages have them)
+    text = re.sub(r"\[\w{3} \w{3} +\d+ [\d:]{8} \d{4}\] ?", "", text)  # ADIOS2's time stamp
     text = " ".join(text.split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"
 

@@ -144,6 +144,11 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
                     f"pump.t_pump: expected 0 in a figure preset (its curves are solved without the pump phase; "
                     f"--single or a sweep pumps), got {cfg.pump.t_pump:g}"
                 )
+            if preset.spec.kind == "field" and cfg.model.crystal != "article":  # figures 1 and 2: the article's lattice
+                raise app_config.ConfigError(
+                    f"model.crystal: expected 'article' in a field figure (its maps are the article's lattice rates; "
+                    f"the real crystal's D is in the decay presets' run.json), got {cfg.model.crystal!r}"
+                )
             preset.configs.append(cfg)
             if any(_sets(curve, o) for o in overrides):  # a --set this curve replaces is checked all the same
                 checked = copy.deepcopy(merged)

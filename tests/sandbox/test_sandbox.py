@@ -180,6 +180,7 @@ def test_a_full_disk_ends_the_job_with_one_line_and_publishes_nothing(tmp_path):
         assert rc != 0
         errors = [ln for ln in text.splitlines() if ln.startswith("error: ")]
         assert errors and all(ln.startswith("error: rank ") for ln in errors), text[-2000:]
+        assert "No space left on device" in errors[0], errors  # the first cause, not the clean-up after it
         assert not (out / "fig3").exists() and not (out / "summary.json").exists()
     finally:
         subprocess.run(["umount", "-l", str(out)], check=False, timeout=30)
