@@ -6,10 +6,10 @@ Numbers go in docs/performance.md.
 
 Cases: ``slab60`` (the whole process as a user runs it, ``mpirun -n 2 python3 -m app.run
 --single`` in a subprocess, twice: cold caches, then warm; run this script without mpirun
-for it), ``slab60gaas`` (the same for model.crystal = "GaAs": three isotopes), ``field`` (points/s per rank of the 3x3 D^ab(x, y, z) on the P1 dofs of the R = 60
-nm slab), and ``layer300``, ``slab300`` (R = 300 nm in process: dofs, set-up stages, solve,
-memory). Each solve: 0.2 T,
-s = +1/2, uniform initial profile, 0 to 1e4 s, default mesh and tolerances.
+for it), ``slab60gaas`` (the same for model.crystal = "GaAs": three isotopes), ``field``
+(points/s per rank of the 3x3 D^ab(x, y, z) on the P1 dofs of the R = 60 nm slab), and
+``layer300``, ``slab300`` (R = 300 nm in process: dofs, set-up stages, solve, memory). Each
+solve: 0.2 T, s = +1/2, uniform initial profile, 0 to 1e4 s, default mesh and tolerances.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def field_speed(scratch: str) -> dict:
 def whole_process(scratch: str, crystal: str = "article") -> list[dict]:
     """``mpirun -n 2 python -m app.run --single`` as a user runs it: cold, then warm caches."""
     rows = []
-    args = ["--set", f"model.crystal={crystal}", "--set", "domain.geometry=slab", "--set", "domain.radius=60", "--set", "diffusion.source=lattice",
+    args = ["--set", f"model.crystal={crystal}",
+            "--set", "domain.geometry=slab", "--set", "domain.radius=60", "--set", "diffusion.source=lattice",
             "--set", f"mesh.directory='{scratch}/meshes'", "--set", f"diffusion.cache='{scratch}/fields'",
             "--set", "output.progress=false", "--out", f"{scratch}/out"]  # fmt: skip
     for label in ("cold", "warm"):

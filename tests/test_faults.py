@@ -349,7 +349,8 @@ def test_the_line_names_the_first_cause_not_the_clean_up_that_failed_after_it():
     def nested():
         try:
             raise RuntimeError("\x1b[1;36m[Fri Dec 04 21:35:10 2026]\x1b[1;34m [ADIOS2 EXCEPTION]\x1b[0m <Write> : "
-                               "couldn't write to file /o/u.bp/data.0 : errno = 28: No space left on device\x1b[0m\n: iostream error")  # fmt: skip
+                               "couldn't write to file /o/u.bp/data.0 : errno = 28: "
+                               "No space left on device\x1b[0m\n: iostream error")  # fmt: skip
         finally:
             raise RuntimeError("[Fri Dec 04 21:35:10 2026] [ADIOS2 EXCEPTION] <MPIChain> : An existing exchange is still active")
 

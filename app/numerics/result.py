@@ -18,7 +18,7 @@ import numpy as np
 from app.config import Config
 from app.physics import crystal
 from app.physics.geometry import geometry_label
-from app.physics.observables import decay_times
+from app.physics.observables import T_1E, T_HALF, decay_times
 from app.runtime.output import versions
 
 #: the columns of ``overhauser.csv``, in order: output time (s) and h(t)/h(0)
@@ -47,8 +47,6 @@ class PumpPhase:
     record: dict
     isotopes: dict[str, np.ndarray] | None = None
     profile: dict = field(default_factory=dict)
-#: the decay times' keys (s) in ``run.json``'s ``decay``, a sweep's table and a figure's curves
-T_HALF, T_1E = "t_half_s", "t_1e_s"
 
 
 @dataclass

@@ -37,9 +37,13 @@ def crossing_time(t, h, level: float) -> float:
     return float(t0 + w * (t1 - t0))
 
 
+#: the decay times' keys (s) in ``run.json``'s ``decay``, a sweep's table and a figure's curves
+T_HALF, T_1E = "t_half_s", "t_1e_s"
+
+
 def decay_times(t, h) -> dict[str, float]:
     """t_1/2 and t_1/e of h(t)/h(0), s."""
-    return {"t_half_s": crossing_time(t, h, 0.5), "t_1e_s": crossing_time(t, h, float(np.exp(-1.0)))}
+    return {T_HALF: crossing_time(t, h, 0.5), T_1E: crossing_time(t, h, float(np.exp(-1.0)))}
 
 
 def fit_constant_d(times, h, l0: float, r0: float, window=(0.05, 0.95)) -> float:

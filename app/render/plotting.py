@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.physics.experiments import ANCHORS, NOT_DRAWN  # noqa: E402
-from app.physics.observables import crossing_time  # noqa: E402
+from app.physics.observables import T_1E, T_HALF, crossing_time  # noqa: E402
 from app.runtime.output import atomic_write  # noqa: E402
 
 #: axis labels of the lifetimes plot for the keys it is used with
@@ -148,8 +148,8 @@ def lifetimes(rows: list[dict], path: str | Path, title: str, xlabel: str, *, xl
         mine = sorted((r for r in rows if r["series"] == name), key=lambda r: r["x"])
         x = [r["x"] for r in mine]
         color = cmap(i % 10)
-        ax.plot(x, [r["t_half_s"] for r in mine], "o-", color=color, lw=2, label=f"{name}: t$_{{1/2}}$")
-        ax.plot(x, [r["t_1e_s"] for r in mine], "s--", color=color, lw=1, ms=3, label=f"{name}: t$_{{1/e}}$")
+        ax.plot(x, [r[T_HALF] for r in mine], "o-", color=color, lw=2, label=f"{name}: t$_{{1/2}}$")
+        ax.plot(x, [r[T_1E] for r in mine], "s--", color=color, lw=1, ms=3, label=f"{name}: t$_{{1/e}}$")
     greys = ("0.55", "0.7", "0.4", "0.25")
     for j, a in enumerate(anchors):
         grey = greys[j % len(greys)]
@@ -218,8 +218,8 @@ def sweep(records: list[dict], x: str, series_keys: list[str], path: str | Path,
     def name(params: dict) -> str:
         return _series_name(params, series_keys)
 
-    rows = [{"series": name(r["params"]), "x": float(r["params"][x]), "t_half_s": r["t_half_s"],
-             "t_1e_s": r["t_1e_s"]} for r in records]  # fmt: skip
+    rows = [{"series": name(r["params"]), "x": float(r["params"][x]), T_HALF: r[T_HALF],
+             T_1E: r[T_1E]} for r in records]  # fmt: skip
     xs = [r["x"] for r in rows]
     xlog = min(xs) > 0 and max(xs) >= 10 * min(xs)
     anchors, notes = (), []

@@ -33,7 +33,8 @@ class LineProgress:
         if now - self.last >= self.every:
             self.last = now
             postfix = f" ({self.postfix})" if self.postfix else ""
-            print(f"{self.desc}: {self.n}/{self.total} {self.unit}{postfix}, {now - self.start:.0f} s", file=self.stream, flush=True)
+            line = f"{self.desc}: {self.n}/{self.total} {self.unit}{postfix}, {now - self.start:.0f} s"
+            print(line, file=self.stream, flush=True)
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:  # noqa: ARG002  (tqdm's signature)
         self.postfix = s

@@ -94,7 +94,9 @@ def run_tasks(
                 done = counters.add(1) + 1
                 if on_done is not None:
                     on_done(i, result, done)
-        world.Barrier()  # every task is finished before the window goes (a sleeping barrier here hung on 2 ranks: rank 0 in Win_free, rank 1's Ibarrier never completing)
+        # every task is finished before the window goes (a sleeping barrier here hung on 2 ranks:
+        # rank 0 in Win_free, rank 1's Ibarrier never completing)
+        world.Barrier()
     finally:
         counters.free()
         group.Free()

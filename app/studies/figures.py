@@ -22,7 +22,7 @@ from app.numerics.discretisation import isotopes_of, make_problem, solve_once
 from app.numerics.fem import DiffusionProblem
 from app.physics import lattice
 from app.physics.geometry import geometry_label
-from app.physics.observables import decay_times, exact_constant_d, fit_constant_d
+from app.physics.observables import T_1E, T_HALF, decay_times, exact_constant_d, fit_constant_d
 from app.render import plotting, render2d, render3d
 from app.runtime import output
 from app.studies import sweep
@@ -71,7 +71,8 @@ def run_field(preset: Preset, out: Path, comm, quick: bool) -> dict:
         cuts = write_cuts(model, d, f"{preset.name}_cuts", preset.spec.title, n=301 if quick else 601)
         images = [f"{preset.name}/{preset.name}_cuts.png"]
         if render2d.available():
-            render2d.surface(x, x, Diso.reshape(n, n), d / f"{preset.name}.png", preset.spec.title, preset.spec.surface_scale, bulk)
+            spec = preset.spec
+            render2d.surface(x, x, Diso.reshape(n, n), d / f"{preset.name}.png", spec.title, spec.surface_scale, bulk)
             images.insert(0, f"{preset.name}/{preset.name}.png")
         else:
             print(f"{preset.name}: no X server or Xvfb: 3D surface not rendered", flush=True)
@@ -189,14 +190,14 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
             h_alt = solve_once(alt, comm, desc=f"{label} [{other}]")[0].h
             columns[f"{label} [{other}]"] = h_alt
             alt_times = decay_times(res.t, h_alt)
-            entry.update({"compare_form": other, "t_half_compare_s": alt_times["t_half_s"],
-                          "t_1e_compare_s": alt_times["t_1e_s"]})  # fmt: skip
+            entry.update({"compare_form": other, "t_half_compare_s": alt_times[T_HALF],
+                          "t_1e_compare_s": alt_times[T_1E]})  # fmt: skip
         if res.isotopes is not None:  # the real crystal: each isotope's decay times and share of h(0)
             entry["isotopes"] = {name: {**res.isotope_summary()[name]} for name in res.isotopes}
         entry["wall_s"] = time.perf_counter() - t0
         if preset.spec.lifetimes and isinstance(extra["group"], str):
             lifetime_rows.append({"series": extra["group"], "x": extra["x"],
-                                  "label": label, "t_half_s": times["t_half_s"], "t_1e_s": times["t_1e_s"]})  # fmt: skip
+                                  "label": label, T_HALF: times[T_HALF], T_1E: times[T_1E]})  # fmt: skip
         lf = getattr(problem, "lattice_field", None)
         record = {
             "label": label,
@@ -237,8 +238,8 @@ def run_decay(preset: Preset, out: Path, comm, quick: bool) -> dict:
         csvs = [f"{preset.name}/{preset.name}.csv"]
         if lifetime_rows:
             key = preset.spec.lifetimes
-            table = [[r["series"], r["x"], r["t_half_s"], r["t_1e_s"], r["label"]] for r in lifetime_rows]
-            output.write_table(d / f"{preset.name}_lifetimes.csv", ["series", key, "t_half_s", "t_1e_s", "label"], table)
+            table = [[r["series"], r["x"], r[T_HALF], r[T_1E], r["label"]] for r in lifetime_rows]
+            output.write_table(d / f"{preset.name}_lifetimes.csv", ["series", key, T_HALF, T_1E, "label"], table)
             plotting.lifetimes(lifetime_rows, d / f"{preset.name}_lifetimes.png", f"{preset.spec.title}: decay times",
                                plotting.LIFETIME_AXES.get(key, key))  # fmt: skip
             images.append(f"{preset.name}/{preset.name}_lifetimes.png")

@@ -10,7 +10,8 @@ what defines the figure's curves: ``--set diffusion.form=tensor`` re-solves figu
 with the tensor form, but cannot collapse the comparison of forms).
 
 Loading (:func:`from_data`) checks the preset's own structure; :func:`resolve` validates every
-curve's configuration. :mod:`app.studies.catalogue` finds presets by name. What a preset makes is :mod:`app.studies.figures`' work.
+curve's configuration. :mod:`app.studies.catalogue` finds presets by name. What a preset makes
+is :mod:`app.studies.figures`' work.
 """
 
 from __future__ import annotations

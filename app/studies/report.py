@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from app.physics.experiments import BULK_D
+from app.physics.observables import T_1E, T_HALF
 from app.runtime import output
 from app.studies.catalogue import ORDER
 from app.studies.headline import headline_lines
@@ -103,8 +104,8 @@ def isotope_lines(curves: list[dict]) -> list[str]:
              "|" + "---|" * (3 + 2 * len(names))]  # fmt: skip
     for c in real:
         iso = c["isotopes"]
-        lines.append(f"| {c['label']} | {fmt(c['t_half_s'])} | " + " | ".join(fmt(iso[n]["t_half_s"]) for n in names)
-                     + f" | {fmt(c['t_1e_s'])} | " + " | ".join(fmt(iso[n]["t_1e_s"]) for n in names) + " |")  # fmt: skip
+        lines.append(f"| {c['label']} | {fmt(c['t_half_s'])} | " + " | ".join(fmt(iso[n][T_HALF]) for n in names)
+                     + f" | {fmt(c['t_1e_s'])} | " + " | ".join(fmt(iso[n][T_1E]) for n in names) + " |")  # fmt: skip
     measured = "; ".join(f"{m.value_nm2_s:g}{f' +- {m.error_nm2_s:g}' if m.error_nm2_s else ''} nm^2/s, {m.what} "
                          f"({m.reference})" for m in BULK_D)  # fmt: skip
     bulk = real[0]["isotopes"]
@@ -124,5 +125,5 @@ def sweep_lines(f: dict) -> list[str]:
              "|" + "---|" * (len(axes) + 3)]  # fmt: skip
     for c in f["cases"]:
         values = [fmt(v) if isinstance(v, float) else str(v) for v in (c["params"][a] for a in axes)]
-        lines.append("| " + " | ".join([*values, fmt(c["t_half_s"]), fmt(c["t_1e_s"]), fmt(c["h_at_100s"])]) + " |")
+        lines.append("| " + " | ".join([*values, fmt(c[T_HALF]), fmt(c[T_1E]), fmt(c["h_at_100s"])]) + " |")
     return [*lines, ""]

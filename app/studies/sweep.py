@@ -45,7 +45,7 @@ from pydantic_core import PydanticCustomError
 from app import config as app_config
 from app import lattice
 from app.numerics.solve import solve
-from app.physics.observables import fit_constant_d
+from app.physics.observables import T_1E, T_HALF, fit_constant_d
 from app.render import plotting
 from app.runtime import output, scheduler
 from app.runtime.progress import bar as progress_bar
@@ -56,7 +56,7 @@ PROBE_TIMES = (1.0, 10.0, 100.0, 1000.0)
 #: what a case reports besides its parameters: decay times, h at the probe times, the
 #: constant D of MODEL.md section 5's exact formula fitted to h/h0 in [0.05, 0.95]
 #: (nm^2/s), the lattice D at the dot centre (nm^2/s; with lattice rates; GaAs: 75As's), steps, wall time
-RESULT_COLUMNS = ("t_half_s", "t_1e_s", *(f"h_at_{t:g}s" for t in PROBE_TIMES), "D_eff_formula", "D_centre",
+RESULT_COLUMNS = (T_HALF, T_1E, *(f"h_at_{t:g}s" for t in PROBE_TIMES), "D_eff_formula", "D_centre",
                   "steps", "wall_s")  # fmt: skip
 #: what a case with a pump phase (MODEL.md 12) reports besides: h / h_sat at the end of the pump,
 #: u at the centre there and the pumped profile's width (nm, its second moment); its decay
