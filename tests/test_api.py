@@ -98,6 +98,13 @@ def test_examples_run(script, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     if script == "own_plot.py":
         assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    elif script == "gaas_profile.py":
+        rows = {line[:28].strip(): [float(v) for v in line[28:].split()] for line in out.stdout.splitlines()[1:5]}
+        bulk = [rows[f"GaAs {n}"][-1] for n in ("75As", "69Ga", "71Ga")]
+        assert bulk == sorted(bulk) and 9 < bulk[0] < 12  # MODEL.md 11: about 10, 16 and 22 nm^2/s
+        for name in ("75As", "69Ga", "71Ga"):  # at r = 60 nm, far outside the dot, D^xx is the bulk's within 1%
+            assert rows[f"GaAs {name}"][2] == pytest.approx(rows[f"GaAs {name}"][3], rel=0.01)
+        assert (tmp_path / "gaas_profile.png").read_bytes()[:4] == b"\x89PNG"
     elif script == "radii.py":
         rows = [line.split() for line in out.stdout.splitlines()[1:]]
         t_half = [float(r[1]) for r in rows]
