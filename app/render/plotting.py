@@ -49,6 +49,30 @@ def field_cuts(cuts: dict, path: str | Path, title: str, bulk: float | None = No
     save(fig, path)
 
 
+#: line styles of a grid's second part (:func:`grid_styles`)
+GRID_LINES = ("-", "--", "-.", ":")
+
+
+def grid_styles(labels: list[str]) -> dict[str, dict] | None:
+    """Colour and line style per label when the labels are a full grid ``"A: B"`` (every A
+    with every B, e.g. ``"GaAs, slab ...: 0.2 T"``): the part with more values (at most 10)
+    sets the colour, the other (at most 4) the line style, so that 24 curves read as 6
+    colours x 4 styles instead of 20 colours that repeat. None when they are not a grid."""
+    parts = [label.split(": ", 1) for label in labels]
+    if not parts or any(len(p) != 2 for p in parts):
+        return None
+    values = [list(dict.fromkeys(p[i] for p in parts)) for i in (0, 1)]
+    n0, n1 = map(len, values)
+    if min(n0, n1) < 2 or len(parts) != n0 * n1 or len({tuple(p) for p in parts}) != len(parts):
+        return None
+    colour, line = (0, 1) if len(values[0]) >= len(values[1]) else (1, 0)
+    if len(values[colour]) > 10 or len(values[line]) > len(GRID_LINES):
+        return None
+    cmap = plt.get_cmap("tab10")
+    return {label: dict(color=cmap(values[colour].index(p[colour])), ls=GRID_LINES[values[line].index(p[line])], lw=2)
+            for label, p in zip(labels, parts, strict=True)}  # fmt: skip
+
+
 def decays(columns: dict, path: str | Path, title: str, extra: dict | None = None, window=None) -> None:
     """h(t)/h(0) against t on a log axis; one line per curve, the t_1/2 of each marked."""
     t = columns["t_s"]
@@ -58,10 +82,13 @@ def decays(columns: dict, path: str | Path, title: str, extra: dict | None = Non
     fig, ax = plt.subplots(figsize=(11.5, 5.2) if many else (7.5, 4.8))
     cmap = plt.get_cmap("tab20" if many else "viridis")
     forms = {"paper": "-", "conservative": "--", "tensor": "-."}
+    grid = grid_styles(labels) if many else None
     for i, label in enumerate(labels):
         color = cmap(i % 20) if many else cmap(i / max(len(labels) - 1, 1) * 0.9)
         style = dict(color=color, lw=2)
-        if "singlet" in label:
+        if grid is not None:
+            style = grid[label]
+        elif "singlet" in label:
             style = dict(color="k", lw=2.5)
         for form, ls in forms.items():  # the comparison of continuum forms
             if label.endswith(f", {form}"):
