@@ -299,7 +299,7 @@ class Diffusion(_Section):
         "planes",
         description="layer and slab, tensor form: D^zz with the resistance of the lattice's planes (each pair "
         "of sites counted across the planes it joins; docs/model3d.md), or 'point': D^zz of a site placed at "
-        "each height (MODEL.md 10); GaAs: 'point' (default), its two sublattices have planes of their own",
+        "each height (MODEL.md 10); GaAs: 'point' (default), or 'planes' of each isotope's own sublattice",
     )
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
@@ -504,8 +504,8 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _crystal(self) -> Config:
-        """What the real crystal does not have (yet): the columns, the planes' D^zz, a folded lattice master
-        equation; and the realisations, which only the real crystal's lattice master equation takes."""
+        """What the real crystal does not have (yet): the columns, a folded lattice master equation; and
+        the realisations, which only the real crystal's lattice master equation takes."""
         form, seed = self.diffusion.form, self.diffusion.realisation
         if seed is not None and (self.model.crystal == "article" or form != "master"):
             raise _cross("diffusion.realisation", "no value unless model.crystal = 'GaAs' and diffusion.form = 'master' "
@@ -519,9 +519,6 @@ class Config(_Section):
         if form == "master" and self.diffusion.fold:
             why = "folding by the crystal's D2d is not implemented; the square's C4 and z -> -z map As sites onto empty sites"
             raise _cross("diffusion.fold", f"false with model.crystal = {crystal!r} ({why}, MODEL.md 11)", True)
-        if self.diffusion.zz == "planes":
-            raise _cross("diffusion.zz", f"'point' with model.crystal = {crystal!r} (the planes' resistance is "
-                         "computed for the article's lattice only)", "planes")  # fmt: skip
         return self
 
     @model_validator(mode="after")

@@ -15,8 +15,9 @@ Cases (0.2 T, s = +1/2, r_c = r_g = 2 a, uniform initial z-profile, 0.1 to 3000 
   against the virtual crystal, in ``layer_zf`` (or the case named).
 
 For each case: the lattice (virtual crystal) per isotope with its sites, nonzeros, estimate and
-wall times; the continuum (tensor form, diffusion.zz = 'point') with its faces at Z and with the
-faces of each sublattice's planes (domain.lattice_matched); max |h - h_lattice| over 0.1-3000 s
+wall times; the continuum (tensor form) with diffusion.zz = 'point' (faces at Z and at each
+sublattice's planes, domain.lattice_matched; a finer rim) and 'planes' (the planes' resistance of
+each sublattice, lattice-matched faces); max |h - h_lattice| over 0.1-3000 s
 per isotope and for the total h = sum_alpha x_alpha A^alpha h_alpha. JSON lines on stdout and
 in ``results/gaas_master.json``; each lattice solve's h(t) kept in ``results/gaas_master/``.
 """
@@ -144,8 +145,10 @@ def compare(case: str) -> None:
             **{n: {k: v for k, v in lat[n].items() if k not in ("t", "h")} for n in NAMES},
             "t_half_s": {n: decay_times(t, h_lat[n])["t_half_s"] for n in h_lat}})  # fmt: skip
     runs = {}
-    for matched, mesh in ((True, {}), (False, {}), (False, {"h_max": FINE_RIM[case]})):
-        fe = config(case, diffusion={"form": "tensor"}, domain={"lattice_matched": matched}, mesh=mesh)
+    fine = {"h_max": FINE_RIM[case], "h_min": min(FINE_RIM[case], BASE["mesh"]["h_min"])}
+    variants = [(True, {}, "point"), (False, {}, "point"), (False, fine, "point"), (True, {}, "planes"), (True, fine, "planes")]
+    for matched, mesh, zz in variants:
+        fe = config(case, diffusion={"form": "tensor", "zz": zz}, domain={"lattice_matched": matched}, mesh=mesh)
         t0 = time.perf_counter()
         res, _ = solve_once(fe, COMM)
         wall = time.perf_counter() - t0
@@ -155,11 +158,11 @@ def compare(case: str) -> None:
         w = window(t)
         diff = {n: float(np.max(np.abs(h_fe[n][w] - h_lat[n][w]))) for n in h_lat}
         worst = {n: float(t[w][np.argmax(np.abs(h_fe[n][w] - h_lat[n][w]))]) for n in h_lat}
-        runs[(matched, bool(mesh))] = h_fe
+        runs[(matched, bool(mesh), zz)] = h_fe
         faces = {}
-        if (True, False) in runs and not mesh and not matched:  # what the sublattice's own faces change
-            faces = {n: float(np.max(np.abs(runs[(True, False)][n] - h_fe[n]))) for n in h_fe}
-        report({"case": case, "what": "continuum", "lattice_matched": matched, "mesh": mesh or "as BASE",
+        if (True, False, zz) in runs and not mesh and not matched:  # what the sublattice's own faces change
+            faces = {n: float(np.max(np.abs(runs[(True, False, zz)][n] - h_fe[n]))) for n in h_fe}
+        report({"case": case, "what": "continuum", "zz": zz, "lattice_matched": matched, "mesh": mesh or "as BASE",
                 "max_abs_dh": diff, "t_of_max_s": worst, "matched_vs_unmatched": faces,
                 "h_end": {n: float(h_fe[n][-1]) for n in h_fe}, "h_end_lattice": {n: float(h_lat[n][-1]) for n in h_lat},
                 "t_half_s": {n: decay_times(t, h_fe[n])["t_half_s"] for n in h_fe},

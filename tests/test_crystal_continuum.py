@@ -114,8 +114,6 @@ def test_the_article_crystal_has_no_isotope_columns(shared_tmp):
     [
         ({"diffusion": {"form": "master", "source": "lattice"}}, "diffusion.form: expected a continuum form with "
          "model.crystal = 'GaAs' on the disk (the columns are the article's reduction of its own crystal, MODEL.md 11), got 'master'"),
-        ({"domain": {"geometry": "layer"}, "diffusion": {"zz": "planes"}}, "diffusion.zz: expected 'point' with "
-         "model.crystal = 'GaAs' (the planes' resistance is computed for the article's lattice only), got 'planes'"),
     ],
 )  # fmt: skip
 def test_what_the_real_crystal_does_not_have_is_one_line(sections, message):

@@ -71,3 +71,15 @@ def test_the_field_figures_refuse_the_real_crystal_in_one_line(tmp_path, capsys,
     assert err.endswith("]: model.crystal: expected 'article' in a field figure (its maps are the article's lattice "
                         "rates; the real crystal's D is in the decay presets' run.json), got 'GaAs'\n")  # fmt: skip
     assert not out.exists()
+
+
+def test_quick_fits_the_coarse_mesh_to_a_sweeps_radius():
+    """--quick's h_max = 40 nm on a sweep of R = 60 nm (tau_vs_B0_gaas) was refused as
+    'mesh.h_max: expected at most domain.radius / 2 = 30.0, got 40.0': a figure's curves were
+    fitted to their radius, a sweep's cases were not."""
+    from app.studies import catalogue
+
+    sweep = catalogue.resolve(catalogue.load_preset("tau_vs_B0_gaas"), quick=True)
+    assert {(c.mesh.h_max, c.mesh.h_min) for c in sweep.configs} == {(30.0, 6.0)}
+    radii = catalogue.resolve(catalogue.load_preset("tau_vs_B0_gaas"), overrides=["domain.radius=300"], quick=True)
+    assert {c.mesh.h_max for c in radii.configs} == {40.0}

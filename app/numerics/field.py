@@ -228,9 +228,12 @@ def interpolate_lattice(
     return LatticeField(scalar, tensor, evaluated, n_owned, status)
 
 
-def planes_zz(mesh, model: Model, *, mesh_name: str | None = None, cache_dir=None, progress: bool = False):
-    """D^zz with the resistance of the lattice's planes (:func:`app.physics.lattice.plane_flux_zz`) on
-    a 3D mesh: (a DG1 Function, this rank's cache status).
+def planes_zz(
+    mesh, model: Model, *, mesh_name: str | None = None, cache_dir=None, progress: bool = False, isotope: str | None = None
+):
+    """D^zz with the resistance of the lattice's planes (:func:`app.physics.crystal.plane_flux_zz`:
+    the article's lattice, or ``isotope``'s sublattice in GaAs) on a 3D mesh: (a DG1 Function,
+    this rank's cache status).
 
     In each tetrahedron D^zz is linear in (x, y) and constant in z: at a vertex (x, y) it is
     the harmonic mean of the piecewise-constant D_p over the cell's heights [z_lo, z_hi] (the
@@ -247,8 +250,8 @@ def planes_zz(mesh, model: Model, *, mesh_name: str | None = None, cache_dir=Non
     xyz = Q.tabulate_dof_coordinates()
     z = xyz[cell_dofs, 2]  # DG1's dofs are each cell's vertices
     z_lo, z_hi = snap_heights(z.min(axis=1), comm), snap_heights(z.max(axis=1), comm)
-    a0 = model.a0
-    local = (int(np.floor(z_lo.min() / a0)), int(np.ceil(z_hi.max() / a0))) if n_cells else (0, 0)
+    spacing, offset = crystal.planes(model, isotope)  # interval p: offset + spacing p < z < offset + spacing (p + 1)
+    local = (int(np.floor((z_lo.min() - offset) / spacing)), int(np.ceil((z_hi.max() - offset) / spacing))) if n_cells else (0, 0)
     p_lo, p_hi = comm.allreduce(local[0], op=MPI.MIN), comm.allreduce(local[1], op=MPI.MAX)
     intervals = np.arange(p_lo, max(p_hi, p_lo + 1))
     xy_all = np.round(xyz[cell_dofs.ravel(), :2], 9)
@@ -257,19 +260,21 @@ def planes_zz(mesh, model: Model, *, mesh_name: str | None = None, cache_dir=Non
 
     def compute():
         if progress and comm.rank == 0:
-            print(f"lattice D^zz of the planes: {len(xy)} vertical lines x {len(intervals)} intervals (rank 0)", flush=True)
-        return lattice.plane_flux_zz(xy, intervals, model)
+            who = f" {isotope}" if isotope else ""
+            print(f"lattice D^zz{who} of the planes: {len(xy)} vertical lines x {len(intervals)} intervals (rank 0)", flush=True)
+        return crystal.plane_flux_zz(xy, intervals, model, isotope)
 
     key = None
     if mesh_name is not None:
-        key = {**cache_key(model, mesh_name, 1), "zz": "planes", "intervals": [int(p_lo), int(intervals[-1])]}
+        key = {**cache_key(model, mesh_name, 1, isotope), "zz": "planes", "intervals": [int(p_lo), int(intervals[-1])]}
     D_p, status, _ = _cached(xy, key, cache_dir, compute, comm, "lattice D^zz", ncomp=len(intervals))
     inverse = 1.0 / D_p  # (lines, P)
     zz = fem.Function(Q, name="D_zz")
     levels, level_of = np.unique(np.column_stack([z_lo, z_hi]), axis=0, return_inverse=True)
     level_of = level_of.reshape(-1)
     for j, (lo, hi) in enumerate(levels):
-        overlap = np.clip(np.minimum(hi, a0 * (intervals + 1)) - np.maximum(lo, a0 * intervals), 0.0, None) / (hi - lo)
+        top, bottom = offset + spacing * (intervals + 1), offset + spacing * intervals
+        overlap = np.clip(np.minimum(hi, top) - np.maximum(lo, bottom), 0.0, None) / (hi - lo)
         cells = np.flatnonzero(level_of == j)
         zz.x.array[cell_dofs[cells].ravel()] = 1.0 / (inverse[xy_index[cells].ravel()] @ overlap)
     zz.x.scatter_forward()
@@ -294,7 +299,7 @@ def lattice_diffusion(problem):
         return field.scalar
     if problem.mesh.geometry.dim == 3 and cfg.diffusion.zz == "planes":
         field.zz, _ = planes_zz(problem.mesh, cfg.model, mesh_name=name, cache_dir=cfg.diffusion.cache or None,
-                                progress=cfg.output.progress)  # fmt: skip
+                                progress=cfg.output.progress, isotope=problem.isotope)  # fmt: skip
         D = field.tensor
         return ufl.as_matrix([[D[0, 0], D[0, 1], D[0, 2]], [D[1, 0], D[1, 1], D[1, 2]], [D[2, 0], D[2, 1], field.zz]])
     return field.tensor

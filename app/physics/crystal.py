@@ -541,6 +541,55 @@ def bulk_diffusion(model: Model, isotope: Isotope | str) -> np.ndarray:
     return diffusion_tensor_3d(np.zeros((1, 3)), singlet, isotope)[0]
 
 
+def planes(model: Model, isotope: Isotope | str | None = None) -> tuple[float, float]:
+    """(spacing, offset) of the lattice planes an isotope's sites lie on, nm: z = offset +
+    spacing m. The article's crystal: (a0, 0). GaAs: each sublattice its own, spacing a/2,
+    As at (a/2) m and Ga at a/4 + (a/2) m (the dot centre an As site, MODEL.md 11)."""
+    if model.crystal != "GaAs":
+        return model.a0, 0.0
+    iso = _isotope(model, isotope)
+    return model.a0 / 2, (0.0 if iso.sublattice == "anion" else model.a0 / 4)
+
+
+def plane_flux_zz(xy, intervals, model: Model, isotope: Isotope | str | None = None, batch: int = 128) -> np.ndarray:
+    """D^zz as the lattice carries it across its planes (:func:`app.lattice.plane_flux_zz`, the
+    article's crystal) for ``isotope``'s sublattice: array (N, P) in nm^2/s.
+
+    Column j is the interval between the planes p and p + 1 (:func:`planes`: z_p = offset +
+    spacing p), p = ``intervals[j]``, at (x, y) (N, 2) in nm. With h the spacing and a site of
+    alpha put at (x, y, z_m) on each plane m (the crystal translated with it, as for D at a
+    point), each partner (a/2) n crossing the interval counted half from each end:
+
+        D_p = h^2 / 2 sum_m sum_{partners n of the site at z_m that cross p} p_alpha W |n_z|,
+
+    n_z in plane spacings (h = a/2: n_z is the offset's third integer). Where the rates do not
+    depend on height this is 1/2 sum p_alpha W Delta_z^2, the point D^zz, exactly.
+    """
+    if model.crystal != "GaAs":
+        if isotope is not None:
+            _isotope(model, isotope)
+        return lattice.plane_flux_zz(xy, intervals, model)
+    iso = _isotope(model, isotope)
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    intervals = np.asarray(intervals, dtype=int).reshape(-1)
+    out = np.zeros((len(xy), len(intervals)))
+    if len(xy) == 0 or len(intervals) == 0:
+        return out
+    h, offset = planes(model, iso)
+    nz = stencil(model, iso).offsets[:, 2]
+    reach = int(np.abs(nz).max())
+    where = {int(p): j for j, p in enumerate(intervals)}
+    hops = [(d, nz == d) for d in range(-reach, reach + 1) if d != 0]
+    weight = 0.5 * h**2 * iso.abundance
+    for m in range(int(intervals.min()) - reach + 1, int(intervals.max()) + reach + 1):
+        W = rates(np.column_stack([xy, np.full(len(xy), offset + h * m)]), model, iso, batch)
+        for d, sel in hops:
+            cols = [where[p] for p in range(min(m, m + d), max(m, m + d)) if p in where]
+            if cols:
+                out[:, cols] += (weight * abs(d) * W[:, sel].sum(axis=1))[:, None]
+    return out
+
+
 # --- explicit random realisations of the Ga isotopes ------------------------------------------
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)

@@ -133,11 +133,8 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
     for label, curve in preset.curves:
         merged = app_config.merge(data, curve)
         merged.setdefault("output", {})["name"] = preset.name
-        if quick:  # coarse, but never coarser than the disk allows (h_max <= R / 2)
-            radius = merged.get("domain", {}).get("radius", app_config.Domain().radius)
-            mesh = merged["mesh"] = dict(merged["mesh"])
-            mesh["h_max"] = min(mesh["h_max"], radius / 2)
-            mesh["h_min"] = min(mesh["h_min"], mesh["h_max"])
+        if quick:
+            fit_quick_mesh(merged)
         try:
             cfg = app_config.validate(merged)
             if cfg.pump.active:  # a figure solves each curve as one problem from [initial]'s state
@@ -165,6 +162,20 @@ def resolve(preset: Preset, files=(), overrides=(), quick: bool = False) -> Pres
     return preset
 
 
+def fit_quick_mesh(data: dict) -> dict:
+    """``--quick``'s coarse mesh, but never coarser than the domain allows (h_max <= R / 2):
+    ``data``'s mesh made to fit its own radius, in place (a curve's, a sweep case's)."""
+    radius = data.get("domain", {}).get("radius", app_config.Domain().radius)
+    if not isinstance(radius, (int, float)) or not isinstance(data.get("mesh"), dict):
+        return data  # a bad value: validation says so
+    mesh = data["mesh"] = dict(data["mesh"])
+    if isinstance(mesh.get("h_max"), (int, float)):
+        mesh["h_max"] = min(mesh["h_max"], radius / 2)
+        if isinstance(mesh.get("h_min"), (int, float)):
+            mesh["h_min"] = min(mesh["h_min"], mesh["h_max"])
+    return data
+
+
 def layered(base: dict, files=(), overrides=(), quick: bool = False) -> dict:
     """What every curve (or case) of a preset starts from, last wins: ``--config`` files,
     the preset's ``[config]`` (``base``), ``--quick``, ``--set``."""
@@ -176,7 +187,7 @@ def layered(base: dict, files=(), overrides=(), quick: bool = False) -> dict:
         data = app_config.merge(data, QUICK)
     for o in overrides:
         app_config.apply_override(data, o)
-    return data
+    return fit_quick_mesh(data) if quick else data
 
 
 def lifetime_x(cfg: app_config.Config, key: str, where: str) -> float:

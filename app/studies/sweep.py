@@ -49,7 +49,7 @@ from app.physics.observables import T_1E, T_HALF, fit_constant_d
 from app.render import plotting
 from app.runtime import output, scheduler
 from app.runtime.progress import bar as progress_bar
-from app.studies.preset import layered
+from app.studies.preset import fit_quick_mesh, layered
 
 #: h(t)/h(0) reported at these times (s) in every row of sweep.csv
 PROBE_TIMES = (1.0, 10.0, 100.0, 1000.0)
@@ -298,6 +298,8 @@ def resolve(sweep: Sweep, files=(), overrides=(), quick: bool = False) -> Sweep:
         merged = copy.deepcopy(data)
         for key, value in params.items():
             _set(merged, key, value)
+        if quick:  # a case may vary the radius
+            fit_quick_mesh(merged)
         merged.setdefault("output", {}).update(name=sweep.name, progress=False)
         try:
             cfg = app_config.validate(merged)
