@@ -299,7 +299,7 @@ class Diffusion(_Section):
         "planes",
         description="layer and slab, tensor form: D^zz with the resistance of the lattice's planes (each pair "
         "of sites counted across the planes it joins; docs/model3d.md), or 'point': D^zz of a site placed at "
-        "each height (MODEL.md 10); GaAs: 'point' (default), or 'planes' of each isotope's own sublattice",
+        "each height (MODEL.md 10); GaAs: the planes of each isotope's own sublattice",
     )
     cache: str = Field(".cache/fields", description="directory caching lattice fields; '' turns caching off")
 
@@ -488,15 +488,11 @@ class Config(_Section):
     @model_validator(mode="before")
     @classmethod
     def _defaults_crystal(cls, data: Any) -> Any:
-        """GaAs: diffusion.zz = 'point' unless given (the planes' resistance is the article's lattice's), and
-        diffusion.fold = false unless given (its lattice master equation is not folded)."""
+        """GaAs: diffusion.fold = false unless given (its lattice master equation is not folded)."""
         if not isinstance(data, dict) or not isinstance(data.get("model", {}), dict):
             return data
         if data.get("model", {}).get("crystal", "article") != "GaAs":
             return data
-        diffusion = data.get("diffusion", {})
-        if isinstance(diffusion, dict) and "zz" not in diffusion:
-            data = {**data, "diffusion": {**diffusion, "zz": "point"}}
         diffusion = data.get("diffusion", {})
         if isinstance(diffusion, dict) and "fold" not in diffusion:
             data = {**data, "diffusion": {**diffusion, "fold": False}}

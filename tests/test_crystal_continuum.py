@@ -68,7 +68,7 @@ def test_the_layer_solves_each_isotope_in_3d(shared_tmp):
     cfg = gaas(shared_tmp, domain={"geometry": "layer", "radius": 30.0},
                mesh={"h_min": 3.0, "h_max": 10.0, "fine_radius": 10.0, "coarse_radius": 20.0, "dz_layer": 2.5, "dz_face": 2.5},
                initial={"r0": 10.0}, model={"l0": 10.0}, solver={"t_end": 100.0})  # fmt: skip
-    assert cfg.diffusion.zz == "point"
+    assert cfg.diffusion.zz == "planes"  # each isotope's own sublattice's planes
     result = app.solve(cfg)
     assert result.geometry.startswith("layer") and list(result.isotopes) == NAMES
     for name in NAMES:
@@ -151,7 +151,7 @@ def test_the_gaas_presets_put_the_crystals_side_by_side():
     rc = catalogue.resolve(catalogue.load_preset("gaas_rc"))
     assert sorted({(c.model.r_c, c.model.r_g) for c in rc.configs}) == [(3.0, 3.0), (4.0, 4.0), (5.0, 5.0)]
     slab = catalogue.resolve(catalogue.load_preset("tau_vs_B0_gaas"))
-    assert {(c.model.crystal, c.domain.geometry, c.diffusion.zz) for c in slab.configs} == {("GaAs", "slab", "point")}
+    assert {(c.model.crystal, c.domain.geometry, c.diffusion.zz) for c in slab.configs} == {("GaAs", "slab", "planes")}
 
 
 def test_the_report_gives_each_isotope_beside_the_total_and_the_measured_d():
