@@ -136,6 +136,49 @@ def test_every_task_runs_once_on_one_group(k):
     assert sorted(i for m in by_group.values() for i in m) == list(range(7))
 
 
+# --- the singlet solved once --------------------------------------------------------------------
+
+
+def test_without_the_electron_b0_and_g_e_do_not_change_the_answer(shared_tmp):
+    """The oracle for solving a sweep's singlet once: h(t) of the singlet (s = 0) at 20 mT and
+    g_e = -0.5 equals that at 2 T and g_e = -2 to 1e-12 (lattice D, tensor form); with the
+    electron it does not."""
+    import app
+
+    def h(B0: float, g_e: float, sz: float):
+        cfg = app.build(model={"B0": B0, "g_e": g_e, "electron_sz": sz}, domain={"radius": 100.0},
+                        mesh={"h_min": 5.0, "h_max": 25.0, "fine_radius": 30.0, "coarse_radius": 60.0,
+                              "directory": str(shared_tmp / "meshes")},
+                        diffusion={"source": "lattice", "cache": ""},
+                        solver={"t_end": 100.0, "outputs_per_decade": 3, "error_estimate": False})  # fmt: skip
+        return app.solve(cfg).h, cfg
+
+    (h_low, low), (h_high, high) = h(0.02, -0.5, 0.0), h(2.0, -2.0, 0.0)
+    np.testing.assert_allclose(h_low, h_high, rtol=0, atol=1e-12)
+    assert sweep.answer_key(low) == sweep.answer_key(high) and sweep.case_key(low) != sweep.case_key(high)
+    (e_low, e1), (e_high, e2) = h(0.02, -0.5, 0.5), h(2.0, -0.5, 0.5)
+    assert np.max(np.abs(e_low - e_high)) > 1e-3 and sweep.answer_key(e1) != sweep.answer_key(e2)
+    pumped = [app.build(model={"B0": b, "electron_sz": 0.0}, pump={"t_pump": 1.0, "gamma0": 1.0, "electron_sz": 0.5})
+              for b in (0.02, 2.0)]  # fmt: skip
+    assert sweep.answer_key(pumped[0]) != sweep.answer_key(pumped[1])  # the pump's electron sees B0
+
+
+@pytest.mark.serial
+def test_a_sweep_over_b0_solves_its_singlet_once(tmp_path, capsys):
+    """3 fields x ((1,1), singlet): 6 cases, 4 solves; each singlet case has its own file with
+    its own B0 and the one answer."""
+    tiny_file(tmp_path, TINY.replace('forms = ["tensor", "paper"]', 'forms = ["tensor"]\nstates = [0.5, 0.0]')
+              .replace("[0.02, 0.2]", "[0.02, 0.2, 2.0]"))  # fmt: skip
+    info = run_sweep(tmp_path)
+    out = capsys.readouterr().out
+    assert "6 cases, 0 already finished, 6 to solve (4 distinct: without the electron B0 and g_e do not act)" in out
+    assert out.count("(and 2 equal cases)") == 1 and out.count("left\n") == 4
+    singlet = [c for c in info["cases"] if c["params"]["model.electron_sz"] == 0]
+    assert sorted(c["params"]["model.B0"] for c in singlet) == [0.02, 0.2, 2.0]
+    assert len({c["t_half_s"] for c in singlet}) == 1 and len({c["key"] for c in singlet}) == 3
+    assert info["solved_now"] == 6 and len(list((tmp_path / "out" / "tiny" / "cases").glob("*.json"))) == 6
+
+
 # --- groups of ranks against one by one ---------------------------------------------------------
 
 

@@ -288,6 +288,22 @@ def case_key(cfg: app_config.Config) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
+#: what no rate depends on when no electron acts (s = 0 and no pump phase): the field and the
+#: electron's g factor enter only through the electron's terms (MODEL.md 3)
+ELECTRON_ONLY = ("B0", "g_e")
+
+
+def answer_key(cfg: app_config.Config) -> str:
+    """What decides a case's answer: :func:`case_key`, less B0 and g_e when no electron acts at
+    any time (the singlet with no pump), so that a sweep over B0 solves its singlet once."""
+    if cfg.model.electron_sz != 0 or cfg.pump.active:
+        return case_key(cfg)
+    body = cfg.model_dump(mode="json", exclude={"output"})
+    for key in ELECTRON_ONLY:
+        body["model"].pop(key)
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def resolve(sweep: Sweep, files=(), overrides=(), quick: bool = False) -> Sweep:
     """Validate every case's configuration (ConfigError names the sweep and the case)."""
     data = layered(sweep.base, files, overrides, quick)
@@ -378,27 +394,34 @@ def run(sweep: Sweep, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> di
         todo = [i for i in range(n) if sweep.force
                 or finished(_case_path(out, sweep, i), sweep.keys[i], sweep.configs[i], sweep.columns) is None]  # fmt: skip
     todo = comm.bcast(todo, root=0)
+    by_answer: dict[str, list[int]] = {}  # one solve per distinct answer: each case of it gets the result
+    for i in todo:
+        by_answer.setdefault(answer_key(sweep.configs[i]), []).append(i)
+    tasks = list(by_answer.values())
     if comm.rank == 0:
-        print(f"{sweep.name}: {n} cases, {n - len(todo)} already finished, {len(todo)} to solve on "
+        distinct = f" ({len(tasks)} distinct: without the electron B0 and g_e do not act)" if len(tasks) < len(todo) else ""
+        print(f"{sweep.name}: {n} cases, {n - len(todo)} already finished, {len(todo)} to solve{distinct} on "
               f"{comm.size // sweep.ranks_per_case} group(s) of {sweep.ranks_per_case} rank(s)", flush=True)  # fmt: skip
     versions = output.versions()  # every rank: it may initialise PETSc, a collective
 
     def work(j: int, group) -> dict:
-        i = todo[j]
-        row = solve_case(sweep.configs[i], group)
+        row = solve_case(sweep.configs[tasks[j][0]], group)
         if group.rank == 0:
-            record = {"key": sweep.keys[i], "params": sweep.cases[i], **row, "versions": versions,
-                      "config": sweep.configs[i].model_dump(mode="json", exclude={"output"})}  # fmt: skip
-            output.write_json(_case_path(out, sweep, i), record)
+            for i in tasks[j]:
+                record = {"key": sweep.keys[i], "params": sweep.cases[i], **row, "versions": versions,
+                          "config": sweep.configs[i].model_dump(mode="json", exclude={"output"})}  # fmt: skip
+                output.write_json(_case_path(out, sweep, i), record)
         return row
 
     bar = None
-    if comm.rank == 0 and todo:  # the overall bar (stderr, on a terminal): moves when rank 0's group ends a case
-        bar = progress_bar(len(todo), sweep.name, "case")
+    if comm.rank == 0 and tasks:  # the overall bar (stderr, on a terminal): moves when rank 0's group ends a case
+        bar = progress_bar(len(tasks), sweep.name, "case")
 
     def done(j: int, row: dict, n_done: int) -> None:  # the group's first rank: its own line
-        line = (f"{sweep.name}: case {todo[j] + 1}/{n} [{label(sweep.cases[todo[j]])}]: t_1/2 = {row['t_half_s']:.4g} s, "
-                f"{row['wall_s']:.1f} s wall, {len(todo) - n_done} left")  # fmt: skip
+        i, same = tasks[j][0], len(tasks[j]) - 1
+        also = f" (and {same} equal case{'s' if same > 1 else ''})" if same else ""
+        line = (f"{sweep.name}: case {i + 1}/{n} [{label(sweep.cases[i])}]{also}: t_1/2 = {row[T_HALF]:.4g} s, "
+                f"{row['wall_s']:.1f} s wall, {len(tasks) - n_done} left")  # fmt: skip
         if bar is not None:
             bar.update(n_done - bar.n)
             bar.write(line, file=sys.stdout)
@@ -406,7 +429,7 @@ def run(sweep: Sweep, out: Path, comm=MPI.COMM_WORLD, quick: bool = False) -> di
             print(line, flush=True)
 
     try:
-        scheduler.run_tasks(comm, sweep.ranks_per_case, len(todo), work, done)
+        scheduler.run_tasks(comm, sweep.ranks_per_case, len(tasks), work, done)
     finally:
         if bar is not None:
             bar.close()
