@@ -570,24 +570,11 @@ def plane_flux_zz(xy, intervals, model: Model, isotope: Isotope | str | None = N
             _isotope(model, isotope)
         return lattice.plane_flux_zz(xy, intervals, model)
     iso = _isotope(model, isotope)
-    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-    intervals = np.asarray(intervals, dtype=int).reshape(-1)
-    out = np.zeros((len(xy), len(intervals)))
-    if len(xy) == 0 or len(intervals) == 0:
-        return out
     h, offset = planes(model, iso)
-    nz = stencil(model, iso).offsets[:, 2]
-    reach = int(np.abs(nz).max())
-    where = {int(p): j for j, p in enumerate(intervals)}
-    hops = [(d, nz == d) for d in range(-reach, reach + 1) if d != 0]
-    weight = 0.5 * h**2 * iso.abundance
-    for m in range(int(intervals.min()) - reach + 1, int(intervals.max()) + reach + 1):
-        W = rates(np.column_stack([xy, np.full(len(xy), offset + h * m)]), model, iso, batch)
-        for d, sel in hops:
-            cols = [where[p] for p in range(min(m, m + d), max(m, m + d)) if p in where]
-            if cols:
-                out[:, cols] += (weight * abs(d) * W[:, sel].sum(axis=1))[:, None]
-    return out
+    return lattice.plane_pair_sum(
+        xy, intervals, stencil(model, iso).offsets[:, 2], 0.5 * h**2 * iso.abundance,
+        lambda pts: rates(pts, model, iso, batch), lambda m: offset + h * m,
+    )  # fmt: skip
 
 
 # --- explicit random realisations of the Ga isotopes ------------------------------------------

@@ -49,7 +49,6 @@ import numpy as np
 from app.config import HBAR, MU0_OVER_4PI, Model
 
 __all__ = [
-    "height_groups",
     "article_only",
     "HeightTerms",
     "RATE_TERMS",
@@ -463,19 +462,28 @@ def plane_flux_zz(xy, intervals, model: Model, batch: int = 1024) -> np.ndarray:
     flat in z anyway (a state folded onto z >= 0 changes t_1/2 by 2e-4 relative in the 1D
     check of docs/model3d.md).
     """
+    return plane_pair_sum(
+        xy, intervals, stencil(model).offsets[:, 2], 0.5 * model.a0**2,
+        lambda pts: rates(pts, model, batch), lambda m: model.a0 * m,
+    )  # fmt: skip
+
+
+def plane_pair_sum(xy, intervals, nz: np.ndarray, weight: float, rates_at, height) -> np.ndarray:
+    """The planes' pair sum behind :func:`plane_flux_zz` (and the real crystal's,
+    :func:`app.physics.crystal.plane_flux_zz`): (N, P), column j the interval above plane
+    ``intervals[j]``, += weight |d| sum of the rates of the partners d planes away whose hop
+    crosses it, over the sites at (x, y, ``height(m)``) on every plane m within reach.
+    ``nz``: each partner's offset in planes; ``rates_at(points (N, 3))``: (N, len(nz))."""
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     intervals = np.asarray(intervals, dtype=int).reshape(-1)
-    st = stencil(model)
-    nz = st.offsets[:, 2]
-    reach = int(np.abs(nz).max())
     out = np.zeros((len(xy), len(intervals)))
     if len(xy) == 0 or len(intervals) == 0:
         return out
+    reach = int(np.abs(nz).max())
     where = {int(p): j for j, p in enumerate(intervals)}
     hops = [(d, nz == d) for d in range(-reach, reach + 1) if d != 0]
-    weight = 0.5 * model.a0**2
     for m in range(int(intervals.min()) - reach + 1, int(intervals.max()) + reach + 1):
-        W = rates(np.column_stack([xy, np.full(len(xy), model.a0 * m)]), model, batch)
+        W = rates_at(np.column_stack([xy, np.full(len(xy), height(m))]))
         for d, sel in hops:
             cols = [where[p] for p in range(min(m, m + d), max(m, m + d)) if p in where]
             if cols:

@@ -22,6 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def block(n: int, rank: int, size: int) -> tuple[int, int]:
+    """The contiguous range [lo, hi) of ``n`` indices owned by ``rank`` of ``size`` (the first
+    n mod size ranks one more)."""
+    q, r = divmod(n, size)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (1 if rank < r else 0)
+
+
 @dataclass(frozen=True)
 class Sites:
     """The ordered (and possibly folded) sites of a cylinder of radius R, half-height Z."""
@@ -85,10 +93,7 @@ class Sites:
 
     def block(self, rank: int, size: int) -> tuple[int, int]:
         """The contiguous range [lo, hi) of indices owned by ``rank`` of ``size``."""
-        n = self.size
-        q, r = divmod(n, size)
-        lo = rank * q + min(rank, r)
-        return lo, lo + q + (1 if rank < r else 0)
+        return block(self.size, rank, size)
 
     # --- index <-> position ---------------------------------------------------------------
 
@@ -236,10 +241,7 @@ class SublatticeSites:
 
     def block(self, rank: int, size: int) -> tuple[int, int]:
         """The contiguous range [lo, hi) of indices owned by ``rank`` of ``size``."""
-        n = self.size
-        q, r = divmod(n, size)
-        lo = rank * q + min(rank, r)
-        return lo, lo + q + (1 if rank < r else 0)
+        return block(self.size, rank, size)
 
     # --- index <-> position ---------------------------------------------------------------
 
