@@ -230,6 +230,7 @@ class MasterProblem(Problem):
         else:
             self.xyz = cfg.model.a0 * self.n.astype(float)
             self.holds = np.ones(len(self.n), dtype=bool)
+        self.m_held = np.where(self.holds, self.m, 0.0)  # orbit sizes of the sites that hold the isotope
 
     # --- the operator ---------------------------------------------------------------------
 
@@ -464,7 +465,7 @@ class MasterProblem(Problem):
             A = crystal.hyperfine(self.xyz, model, self.isotope) / crystal.centre_coupling(model, self.isotope)
         else:
             A = lattice.hyperfine(self.xyz, model) / model.A0
-        m = np.where(self.holds, self.m, 0.0)
+        m = self.m_held
         self.w = self._vec(m * A)
         self.total = self._vec(m)
         self.r2 = self._vec(m * np.sum(self.xyz[:, :2] ** 2, axis=1))  # the pumped profile's width
@@ -482,8 +483,7 @@ class MasterProblem(Problem):
     def pump_operator(self):
         """MODEL.md 12 on the lattice: the rate on each site's diagonal, K + diag(m Gamma) (and
         the AMG's K_pc likewise), and b = m Gamma P_inf; the disk's columns pump at z = 0."""
-        # only the sites that hold the isotope pump
-        m_gamma = np.where(self.holds, self.m, 0.0) * pump_rate(self.xyz, self.config, self.isotope)
+        m_gamma = self.m_held * pump_rate(self.xyz, self.config, self.isotope)  # only the sites that hold it pump
         out = []
         for K in (self.K, self.K_pc):
             if K is None:

@@ -541,14 +541,20 @@ def bulk_diffusion(model: Model, isotope: Isotope | str) -> np.ndarray:
     return diffusion_tensor_3d(np.zeros((1, 3)), singlet, isotope)[0]
 
 
+def sublattice_planes(a0: float, sublattice: str) -> tuple[float, float]:
+    """(spacing, offset) of a sublattice's planes, nm: z = offset + spacing m. ``"cubic"``, the
+    article's crystal: (a0, 0). GaAs (a0 the cubic constant a): spacing a/2, As (``"anion"``) at
+    (a/2) m and Ga (``"cation"``) at a/4 + (a/2) m (the dot centre an As site, MODEL.md 11)."""
+    if sublattice == "cubic":
+        return a0, 0.0
+    return a0 / 2, (0.0 if sublattice == "anion" else a0 / 4)
+
+
 def planes(model: Model, isotope: Isotope | str | None = None) -> tuple[float, float]:
-    """(spacing, offset) of the lattice planes an isotope's sites lie on, nm: z = offset +
-    spacing m. The article's crystal: (a0, 0). GaAs: each sublattice its own, spacing a/2,
-    As at (a/2) m and Ga at a/4 + (a/2) m (the dot centre an As site, MODEL.md 11)."""
+    """(spacing, offset) of the planes ``isotope``'s sites lie on (:func:`sublattice_planes`)."""
     if model.crystal != "GaAs":
-        return model.a0, 0.0
-    iso = _isotope(model, isotope)
-    return model.a0 / 2, (0.0 if iso.sublattice == "anion" else model.a0 / 4)
+        return sublattice_planes(model.a0, "cubic")
+    return sublattice_planes(model.a0, _isotope(model, isotope).sublattice)
 
 
 def plane_flux_zz(xy, intervals, model: Model, isotope: Isotope | str | None = None, batch: int = 128) -> np.ndarray:

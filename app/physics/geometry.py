@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from app.config import Config
+from app.physics import crystal
 
 
 def geometry_label(config: Config) -> str:
@@ -53,12 +54,9 @@ def plane_face(height: float, a0: float, sublattice: str = "cubic") -> float:
     a0 the cubic constant a): the As planes (a/4) m with m even, the Ga planes m odd; the
     outermost m <= floor(4 height / a) of the sublattice's parity, face (m + 1) a / 4.
     """
-    if sublattice == "cubic":
-        return (math.floor(height / a0 + 1e-9) + 0.5) * a0
-    q = math.floor(4 * height / a0 + 1e-9)
-    parity = 0 if sublattice == "anion" else 1
-    top = q if q % 2 == parity else q - 1
-    return (top + 1) * a0 / 4
+    spacing, offset = crystal.sublattice_planes(a0, sublattice)
+    shift = offset / spacing  # 0 or 1/2: the planes at (shift + p) spacing
+    return (math.floor(height / spacing - shift + 1e-9) + shift + 0.5) * spacing
 
 
 def continuum_top(config: Config, sublattice: str | None = None) -> float:
