@@ -65,7 +65,7 @@ def grid_styles(labels: list[str]) -> dict[str, dict] | None:
     n0, n1 = map(len, values)
     if min(n0, n1) < 2 or len(parts) != n0 * n1 or len({tuple(p) for p in parts}) != len(parts):
         return None
-    colour, line = (0, 1) if len(values[0]) >= len(values[1]) else (1, 0)
+    colour, line = (0, 1) if n0 >= n1 else (1, 0)
     if len(values[colour]) > 10 or len(values[line]) > len(GRID_LINES):
         return None
     cmap = plt.get_cmap("tab10")
